@@ -1,0 +1,3 @@
+from tapri_daemon.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `tapri` command: a thin composition root over the library."""

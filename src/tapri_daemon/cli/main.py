@@ -1,0 +1,31 @@
+"""`tapri`: the root click group. Each verb group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapri_daemon import __version__
+from tapri_daemon.errors import TapriError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tapri")
+def cli() -> None:
+    """tapri: Airflow's guarantees in one small daemon."""
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except TapriError as exc:
+        click.echo(f"tapri: {exc.message}", err=True)
+        sys.exit(exc.exit_code)

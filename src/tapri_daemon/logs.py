@@ -1,0 +1,147 @@
+"""Structured logs: structlog configuration and the stable event vocabulary.
+
+Every event tapri logs is one of the names below (documented in docs/logging.md). Events
+about a run carry ``workflow`` and ``run_id``; events about a task also carry ``task_id``
+and ``attempt``. JSON lines go to stdout when it is not a TTY; a TTY gets console colours.
+Standard-library loggers (apscheduler, aiosqlite, httpx) are rendered the same way, so
+every line on stdout is one valid JSON object whatever a task printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Final, Literal
+
+import structlog
+
+# The vocabulary. Renaming one of these is a breaking change for people's log queries.
+RUN_QUEUED: Final = "run.queued"
+RUN_STARTED: Final = "run.started"
+RUN_FINISHED: Final = "run.finished"
+RUN_CANCELLED: Final = "run.cancelled"
+RUN_RECOVERED: Final = "run.recovered"
+TASK_STARTED: Final = "task.started"
+TASK_WAITING: Final = "task.waiting"
+TASK_FIRED: Final = "task.fired"
+TASK_RETRYING: Final = "task.retrying"
+TASK_FINISHED: Final = "task.finished"
+TASK_SKIPPED: Final = "task.skipped"
+TASK_LOST: Final = "task.lost"
+FIRE_LATE: Final = "fire.late"
+FIRE_RECORDED: Final = "fire.recorded"
+FIRE_SKIPPED: Final = "fire.skipped"
+FIRE_QUEUED: Final = "fire.queued"
+SCHEDULE_MISSED: Final = "schedule.missed"
+DEADLINE_MISSED: Final = "deadline.missed"
+CLOCK_JUMPED: Final = "clock.jumped"
+CLOCK_UNSYNCHRONISED: Final = "clock.unsynchronised"
+CONFIG_LOADED: Final = "config.loaded"
+CONFIG_REJECTED: Final = "config.rejected"
+CONFIG_RELOADED: Final = "config.reloaded"
+DAEMON_STARTED: Final = "daemon.started"
+DAEMON_READY: Final = "daemon.ready"
+DAEMON_STOPPING: Final = "daemon.stopping"
+DAEMON_STOPPED: Final = "daemon.stopped"
+RECOVERY_FINISHED: Final = "recovery.finished"
+NOTIFY_SENT: Final = "notify.sent"
+NOTIFY_FAILED: Final = "notify.failed"
+NOTIFY_FOLDED: Final = "notify.folded"
+CONTROL_REQUEST: Final = "control.request"
+
+VOCABULARY: Final = frozenset(
+    v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str) and "." in v
+)
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
+_SYSLOG = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "critical": 2}
+
+Format = Literal["auto", "json", "console"]
+EventDict = MutableMapping[str, Any]
+
+
+def get_logger(name: str = "tapri") -> Any:
+    """A structlog logger; bind workflow/run_id/task_id/attempt on it."""
+    return structlog.get_logger(name)
+
+
+def _journal_prefix(_: Any, __: str, event: EventDict) -> EventDict:
+    event["_syslog"] = _SYSLOG.get(str(event.get("level", "info")), 6)
+    return event
+
+
+class _JournalRenderer:
+    """Prefix a rendered JSON line with <N> so journald knows its priority."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, logger: Any, name: str, event: EventDict) -> str:
+        level = event.pop("_syslog", 6)
+        return f"<{level}>{self.inner(logger, name, event)}"
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.UnicodeDecoder(),
+    ]
+
+
+def _renderer(fmt: Format, journal: bool) -> Any:
+    use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+    if use_console:
+        return structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    json_renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    return _JournalRenderer(json_renderer) if journal else json_renderer
+
+
+def _file_handler(path: str, level: int) -> logging.Handler:
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=50 << 20, backupCount=5)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+        )
+    )
+    handler.setLevel(level)
+    return handler
+
+
+def configure(fmt: Format = "auto", level: str = "info", log_file: str | None = None) -> None:
+    """Route structlog and stdlib logging to one stdout handler (and an optional file)."""
+    journal = bool(os.environ.get("JOURNAL_STREAM")) and fmt != "console"
+    numeric = _LEVELS[level]
+    pre = [*_shared_processors(), *([_journal_prefix] if journal else [])]
+    structlog.configure(
+        processors=[*pre, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=pre,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _renderer(fmt, journal),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler, *([_file_handler(log_file, numeric)] if log_file else [])]
+    root.setLevel(numeric)
+    for noisy in ("apscheduler", "aiosqlite", "httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

@@ -1,0 +1,1 @@
+"""Shared fixtures. pytest-asyncio runs in auto mode; anyio's plugin is disabled."""
