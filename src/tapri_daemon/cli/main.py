@@ -7,13 +7,20 @@ import sys
 import click
 
 from tapri_daemon import __version__
+from tapri_daemon.cli import control, define, execute, report, runs
+from tapri_daemon.cli.common import global_options
 from tapri_daemon.errors import TapriError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tapri")
+@global_options
 def cli() -> None:
     """tapri: Airflow's guarantees in one small daemon."""
+
+
+for _module in (define, execute, runs, control, report):
+    _module.register(cli)
 
 
 def main() -> None:
