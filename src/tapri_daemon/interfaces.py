@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeAlias
 
@@ -158,6 +158,47 @@ class FireRecord:
     run_id: str | None = None
     missed_count: int = 0
     """For a catch-up fire: how many instants were missed since the last recorded fire."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonRecord:
+    """One daemon process that owned the store (a row of daemon_instances)."""
+
+    daemon_id: str
+    pid: int
+    host: str
+    started_at: datetime
+    stopped_at: datetime | None = None
+    config_digest: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowStats:
+    """One workflow's runs inside a time window (what `tapri report` shows)."""
+
+    workflow: str
+    runs: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    unfinished: int
+    success_rate: float | None
+    """succeeded / finished runs; None when no run finished."""
+    duration_p50_s: float | None
+    duration_p95_s: float | None
+    duration_max_s: float | None
+    retries: int
+    """Attempts beyond each task's first."""
+    lost_attempts: int
+    late_fires: int
+    """Precise attempts that started later than ``late_after`` past their fire instant."""
+    lateness_p50_us: float | None
+    lateness_p99_us: float | None
+    lateness_max_us: float | None
+    missed_fires: int
+    """Schedule instants missed (fires with status missed, plus catch-up missed_count)."""
+    last_run_at: datetime | None
+    last_success_at: datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,6 +356,30 @@ class Store(Protocol):
     async def delete_runs(self, run_ids: Sequence[str]) -> None: ...
 
     async def finished_runs_before(self, instant: datetime) -> list[RunRecord]: ...
+
+    async def last_successful_run(self, workflow: str) -> RunRecord | None: ...
+
+    async def last_fires(self) -> dict[str, FireRecord]:
+        """The latest fire of every workflow that has one."""
+        ...
+
+    async def run_stats(
+        self,
+        since: datetime,
+        workflow: str | None = None,
+        *,
+        late_after: timedelta = timedelta(milliseconds=1),
+    ) -> list[WorkflowStats]:
+        """Per-workflow figures for runs queued at or after ``since``, sorted by workflow."""
+        ...
+
+    async def record_daemon(self, daemon: DaemonRecord) -> None:
+        """Insert or update (by daemon_id) a daemon instance; set stopped_at when it stops."""
+        ...
+
+    async def daemon_instances(self, limit: int = 20) -> list[DaemonRecord]:
+        """Newest first."""
+        ...
 
 
 class EventKind(StrEnum):

@@ -1,0 +1,15 @@
+"""Durable state: the SQLite store, its in-memory twin, and crash recovery.
+
+codec.py     records <-> rows (integer µs UTC datetimes, JSON text)
+schema.py    DDL and versioned migrations (PRAGMA user_version)
+sqlite.py    SQLiteStore: WAL, BEGIN IMMEDIATE, group commit through one writer task
+memory.py    MemoryStore: the same behaviour in memory, for unit tests
+stats.py     per-workflow figures (run_stats), pure
+recovery.py  a dead daemon's leftovers: lost attempts, leftover process groups
+"""
+
+from __future__ import annotations
+
+from tapri_daemon.store.memory import MemoryStore
+
+__all__ = ["MemoryStore"]
