@@ -1,0 +1,199 @@
+"""Template checks: every ``{{ ... }}`` parses and names only what a task can see.
+
+A task's strings (command words, shell, sql, http url/headers/params/json/body, env
+values) may use ``params.<declared param>``, ``outputs.<upstream task or race>``,
+``run.*``, ``ds``, ``ds_nodash``, ``ts``, ``logical_date``, ``data_interval_start``,
+``data_interval_end`` and the calendar helpers ``previous_business_day`` and
+``next_business_day``. A race counts as upstream when all its tasks are.
+Defaults' env values cannot use ``outputs`` (they apply to tasks at every position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+import jinja2.meta
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from tapri_daemon.errors import suggest
+from tapri_daemon.graph import TaskGraph
+from tapri_daemon.model import Task, TaskDefaults, Workflow
+from tapri_daemon.spec.locate import KeyPath
+
+TEMPLATE_NAMES = frozenset(
+    {
+        "params",
+        "outputs",
+        "run",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "previous_business_day",
+        "next_business_day",
+    }
+)
+_ENV = SandboxedEnvironment()
+_MARKERS = ("{{", "{%", "{#")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """What the templates of one place may name; ``params``/``outputs`` None = unchecked."""
+
+    params: Collection[str] | None
+    outputs: Collection[str] | None
+    outputs_known: Collection[str] = ()
+    user: str = ""
+    outputs_refused: bool = False
+
+
+def template_problems(text: str, scope: Scope) -> list[str]:
+    """The problems of one string (empty when it has no template or a fine one)."""
+    if not any(marker in text for marker in _MARKERS):
+        return []
+    try:
+        tree = _ENV.parse(text)
+    except TemplateSyntaxError as exc:
+        return [f"template does not parse: {exc.message} (in {text!r})"]
+    problems = [_unknown(name) for name in _free_names(tree) if name not in TEMPLATE_NAMES]
+    for root, attr in _member_refs(tree):
+        problems += _member_problem(root, attr, scope)
+    return problems
+
+
+def _free_names(tree: nodes.Template) -> list[str]:
+    names = jinja2.meta.find_undeclared_variables(tree) - set(_ENV.globals)
+    return sorted(names)
+
+
+def _unknown(name: str) -> str:
+    return f'unknown template variable "{name}"{suggest(name, TEMPLATE_NAMES)}'
+
+
+def _member_refs(tree: nodes.Template) -> Iterator[tuple[str, str]]:
+    """(root, member) for every ``params.x`` / ``outputs["x"]`` style reference."""
+    for node in tree.find_all(nodes.Getattr):
+        if _root_name(node.node):
+            yield node.node.name, node.attr
+    for item in tree.find_all(nodes.Getitem):
+        arg = item.arg
+        if _root_name(item.node) and isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+            yield item.node.name, arg.value
+
+
+def _root_name(node: nodes.Node) -> TypeGuard[nodes.Name]:
+    return isinstance(node, nodes.Name) and node.name in ("params", "outputs")
+
+
+def _member_problem(root: str, attr: str, scope: Scope) -> list[str]:
+    allowed = scope.params if root == "params" else scope.outputs
+    if allowed is None or attr in allowed:
+        return []
+    if root == "params":
+        return [f'unknown param "{attr}"{suggest(attr, allowed)} (declare it in params)']
+    if scope.outputs_refused:
+        return [f"outputs.{attr}: defaults apply to every task, so they cannot use outputs"]
+    if attr in scope.outputs_known:
+        where = f"of {scope.user}" if scope.user else "here"
+        return [f'outputs.{attr}: "{attr}" is not upstream {where}; add it to `after` or `flow`']
+    return [f'outputs.{attr}: no task or race "{attr}"{suggest(attr, scope.outputs_known)}']
+
+
+def workflow_template_findings(
+    workflow: Workflow, graph: TaskGraph | None
+) -> list[tuple[KeyPath, str]]:
+    """(key path within the workflow, message) for every template problem."""
+    found: list[tuple[KeyPath, str]] = []
+    races = _races(workflow)
+    known = set(workflow.task) | set(races)
+    for task_id, task in workflow.task.items():
+        scope = Scope(
+            params=workflow.params,
+            outputs=_visible_outputs(task_id, graph, races),
+            outputs_known=known,
+            user=f'task "{task_id}"',
+        )
+        found += _strings_findings(("task", task_id), task_strings(task), scope)
+    defaults_scope = Scope(params=workflow.params, outputs=(), outputs_refused=True)
+    found += _strings_findings(("defaults",), env_strings(workflow.defaults), defaults_scope)
+    return found
+
+
+def defaults_template_findings(defaults: TaskDefaults) -> list[tuple[KeyPath, str]]:
+    """File-level [defaults]: params vary by workflow (unchecked), outputs are refused."""
+    scope = Scope(params=None, outputs=(), outputs_refused=True)
+    return _strings_findings((), env_strings(defaults), scope)
+
+
+def _strings_findings(
+    prefix: KeyPath, strings: Iterator[tuple[KeyPath, str]], scope: Scope
+) -> list[tuple[KeyPath, str]]:
+    return [
+        ((*prefix, *key), message)
+        for key, text in strings
+        for message in template_problems(text, scope)
+    ]
+
+
+def _races(workflow: Workflow) -> dict[str, set[str]]:
+    races: dict[str, set[str]] = {}
+    for task_id, task in workflow.task.items():
+        if task.race:
+            races.setdefault(task.race, set()).add(task_id)
+    return races
+
+
+def _visible_outputs(
+    task_id: str, graph: TaskGraph | None, races: Mapping[str, set[str]]
+) -> Collection[str] | None:
+    if graph is None:
+        return None
+    upstream = graph.ancestors(task_id)
+    return upstream | {race for race, members in races.items() if members <= upstream}
+
+
+def env_strings(defaults: TaskDefaults) -> Iterator[tuple[KeyPath, str]]:
+    for name, value in (defaults.env or {}).items():
+        yield ("env", name), value
+
+
+def task_strings(task: Task) -> Iterator[tuple[KeyPath, str]]:
+    """Every templated string of a task with its key path within the task."""
+    for i, word in enumerate(task.command or ()):
+        yield ("command", i), word
+    for kind in ("shell", "sql"):
+        text = getattr(task, kind)
+        if text is not None:
+            yield (kind,), text
+    yield from env_strings(task)
+    if task.http is not None:
+        yield from _http_strings(task)
+
+
+def _http_strings(task: Task) -> Iterator[tuple[KeyPath, str]]:
+    http = task.http
+    assert http is not None
+    yield ("http", "url"), http.url
+    for table in ("headers", "params"):
+        for name, value in getattr(http, table).items():
+            yield ("http", table, name), value
+    if http.body is not None:
+        yield ("http", "body"), http.body
+    yield from _nested_strings(("http", "json"), http.json_body)
+
+
+def _nested_strings(key: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _nested_strings((*key, str(name)), item)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _nested_strings((*key, i), item)
