@@ -27,7 +27,7 @@ from tapri_daemon.store.memory import MemoryStore
 T0 = datetime(2025, 3, 10, 4, 30, tzinfo=UTC)
 IST = timezone(timedelta(hours=5, minutes=30))
 
-IMPLEMENTATIONS = ["memory"]
+IMPLEMENTATIONS = ["memory", "sqlite"]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

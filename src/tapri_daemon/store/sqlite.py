@@ -1,0 +1,335 @@
+"""SQLiteStore: the durable Store in one SQLite file (aiosqlite, WAL, group commit).
+
+Connections. Read-write: one connection belongs to the group-commit writer (every
+transaction ``BEGIN IMMEDIATE``), a second one serves reads, so a read never sees a batch
+that is half-way through its transaction. Read-only (the CLI): one ``file:...?mode=ro``
+connection; WAL lets it read while a daemon writes, ``busy_timeout`` plus a retry loop
+keep "database is locked" away from users.
+
+Durability. ``synchronous=NORMAL`` in WAL mode: a committed write survives a crash of
+tapri (or kill -9) at once; after a power loss or kernel crash the last transactions
+before the loss (those since the last WAL sync at checkpoint) may be rolled back, but the
+file is never corrupted. That costs no fsync per commit, which the engine's throughput
+needs; a deployment that must survive power loss without losing a transition can set
+``synchronous="FULL"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiosqlite
+
+from tapri_daemon.errors import StoreError
+from tapri_daemon.interfaces import (
+    AttemptRecord,
+    DaemonRecord,
+    FireRecord,
+    RunRecord,
+    RunState,
+    TaskRecord,
+    WorkflowStats,
+)
+from tapri_daemon.store import codec, schema
+from tapri_daemon.store import queries as q
+from tapri_daemon.store.stats import compute_stats
+from tapri_daemon.store.writer import GroupCommitWriter, Statement, WriterStats
+
+Synchronous = Literal["NORMAL", "FULL"]
+DIR_MODE = 0o750
+FILE_MODE = 0o600
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def prepare_folder(folder: Path) -> None:
+    """Create the state folder with mode 0750 if it is missing (an existing one is kept)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=DIR_MODE)
+        folder.chmod(DIR_MODE)
+
+
+def restrict_files(path: Path) -> None:
+    """Mode 0600 on the database and its -wal / -shm companions."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.chmod(FILE_MODE)
+
+
+def _create_private(path: Path) -> None:
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))
+    path.chmod(FILE_MODE)
+
+
+async def _pragmas(conn: aiosqlite.Connection, busy_ms: int, *pragmas: str) -> None:
+    await conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    for pragma in pragmas:
+        await conn.execute(f"PRAGMA {pragma}")
+
+
+async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
+    async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+        row = await cursor.fetchone()
+    if row is None or str(row[0]).lower() != "wal":
+        raise StoreError(str(path), f"cannot switch to WAL mode (got {row})")
+
+
+def _readonly_uri(path: Path) -> str:
+    if not path.is_file():
+        raise StoreError(str(path), "no store here (nothing has run yet)")
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
+
+
+class SQLiteStore:
+    """``interfaces.Store`` on one SQLite file. Build it with ``open``, ``connect`` or ``start``."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        reader: aiosqlite.Connection,
+        writer: GroupCommitWriter | None = None,
+        read_retries: int = 20,
+    ) -> None:
+        self.path = path
+        self._reader = reader
+        self._writer = writer
+        self._read_retries = read_retries
+        self._closed = False
+
+    # opening and closing
+
+    @classmethod
+    async def connect(
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "NORMAL",
+    ) -> SQLiteStore:
+        """Open (creating and migrating unless ``readonly``); call ``close`` when done."""
+        path = Path(path)
+        busy_ms = int(busy_timeout * 1000)
+        try:
+            if readonly:
+                return await cls._connect_readonly(path, busy_ms)
+            return await cls._connect_readwrite(path, busy_ms, synchronous)
+        except sqlite3.Error as exc:
+            raise StoreError(str(path), str(exc)) from exc
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "NORMAL",
+    ) -> AsyncIterator[SQLiteStore]:
+        """``async with SQLiteStore.open(path) as store:``; committed and closed on exit."""
+        store = await cls.connect(
+            path, readonly=readonly, busy_timeout=busy_timeout, synchronous=synchronous
+        )
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    @classmethod
+    async def start(
+        cls, stack: AsyncExitStack, path: Path, *, readonly: bool = False
+    ) -> SQLiteStore:
+        """Open and register ``close`` on the caller's exit stack (the daemon's style)."""
+        store = await cls.connect(path, readonly=readonly)
+        stack.push_async_callback(store.close)
+        return store
+
+    @classmethod
+    async def _connect_readonly(cls, path: Path, busy_ms: int) -> SQLiteStore:
+        reader = await aiosqlite.connect(_readonly_uri(path), uri=True, isolation_level=None)
+        try:
+            await _pragmas(reader, busy_ms)
+            version = await schema.user_version(reader)
+            schema.check_version(str(path), version)
+            if version == 0:
+                raise StoreError(str(path), "not a tapri store (no schema)")
+        except BaseException:
+            await reader.close()
+            raise
+        return cls(path=path, reader=reader)
+
+    @classmethod
+    async def _connect_readwrite(
+        cls, path: Path, busy_ms: int, synchronous: Synchronous
+    ) -> SQLiteStore:
+        prepare_folder(path.parent)
+        _create_private(path)
+        async with AsyncExitStack() as stack:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            stack.push_async_callback(conn.close)
+            await _pragmas(conn, busy_ms, f"synchronous = {synchronous}")
+            await _enable_wal(conn, path)
+            await schema.migrate(conn, str(path))
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            stack.push_async_callback(reader.close)
+            await _pragmas(reader, busy_ms, "query_only = ON")
+            restrict_files(path)
+            writer = GroupCommitWriter(conn, str(path))
+            writer.start()
+            stack.pop_all()
+        return cls(path=path, reader=reader, writer=writer)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connections (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            await self._writer.close()
+            await self._writer.connection.close()
+        await self._reader.close()
+        restrict_files(self.path)
+
+    @property
+    def readonly(self) -> bool:
+        return self._writer is None
+
+    def writer_stats(self) -> WriterStats:
+        """Commits, writes and the largest batch so far (zeros when read-only)."""
+        if self._writer is None:
+            return WriterStats(commits=0, writes=0, largest_batch=0)
+        return self._writer.stats()
+
+    # plumbing
+
+    async def _write(self, *statements: Statement, counted: bool = False) -> int:
+        if self._writer is None:
+            raise StoreError(str(self.path), "opened read-only")
+        return await self._writer.write(*statements, counted=counted)
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        for retry in range(self._read_retries + 1):
+            try:
+                return list(await self._reader.execute_fetchall(sql, params))
+            except sqlite3.Error as exc:
+                if not _busy(exc) or retry == self._read_retries:
+                    raise StoreError(str(self.path), f"read failed: {exc}") from exc
+                await asyncio.sleep(min(0.01 * 2**retry, 0.5))
+        raise AssertionError("unreachable")
+
+    # writes
+
+    async def save_run(self, run: RunRecord) -> None:
+        await self._write(Statement(sql=q.UPSERT_RUN, params=codec.run_row(run)))
+
+    async def save_task(self, task: TaskRecord) -> None:
+        await self._write(
+            Statement(sql=q.UPSERT_TASK, params=codec.task_row(task)),
+            Statement(sql=q.UPSERT_OUTPUT, params=codec.output_row(task)),
+        )
+
+    async def save_attempt(self, attempt: AttemptRecord) -> None:
+        await self._write(Statement(sql=q.UPSERT_ATTEMPT, params=codec.attempt_row(attempt)))
+
+    async def record_fire(self, fire: FireRecord) -> bool:
+        row = codec.fire_row(fire)
+        return await self._write(Statement(sql=q.INSERT_FIRE, params=row), counted=True) == 1
+
+    async def update_fire(self, fire: FireRecord) -> None:
+        row = codec.fire_row(fire)
+        await self._write(Statement(sql=q.UPDATE_FIRE, params=(*row[2:], *row[:2])))
+
+    async def set_paused(self, workflow: str, paused: bool) -> None:
+        await self._write(Statement(sql=q.UPSERT_PAUSED, params=(workflow, int(paused))))
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        for chunk in _chunks(list(run_ids), 500):
+            marks = ", ".join("?" * len(chunk))
+            await self._write(
+                *(Statement(sql=sql.format(marks=marks), params=chunk) for sql in q.DELETE_RUN)
+            )
+
+    async def record_daemon(self, daemon: DaemonRecord) -> None:
+        await self._write(Statement(sql=q.UPSERT_DAEMON, params=codec.daemon_row(daemon)))
+
+    # reads
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._rows(q.GET_RUN, (run_id,))
+        return codec.run_from_row(rows[0]) if rows else None
+
+    async def list_runs(
+        self, *, workflow: str | None = None, states: Sequence[RunState] = (), limit: int = 50
+    ) -> list[RunRecord]:
+        sql, params = q.list_runs(workflow, [str(s) for s in states], limit)
+        return [codec.run_from_row(row) for row in await self._rows(sql, params)]
+
+    async def get_tasks(self, run_id: str) -> list[TaskRecord]:
+        rows = await self._rows(q.GET_TASKS, (run_id,))
+        return [codec.task_from_row(row[:-1], row[-1]) for row in rows]
+
+    async def get_attempts(self, run_id: str, task_id: str | None = None) -> list[AttemptRecord]:
+        if task_id is None:
+            rows = await self._rows(q.GET_ATTEMPTS, (run_id,))
+        else:
+            rows = await self._rows(q.GET_TASK_ATTEMPTS, (run_id, task_id))
+        return [codec.attempt_from_row(row) for row in rows]
+
+    async def last_fire(self, workflow: str) -> FireRecord | None:
+        rows = await self._rows(q.LAST_FIRE, (workflow,))
+        return codec.fire_from_row(rows[0]) if rows else None
+
+    async def last_fires(self) -> dict[str, FireRecord]:
+        fires = [codec.fire_from_row(row) for row in await self._rows(q.LAST_FIRES)]
+        return {fire.workflow: fire for fire in fires}
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        return [codec.run_from_row(row) for row in await self._rows(q.UNFINISHED_RUNS)]
+
+    async def running_attempts(self) -> list[AttemptRecord]:
+        return [codec.attempt_from_row(row) for row in await self._rows(q.RUNNING_ATTEMPTS)]
+
+    async def paused(self) -> set[str]:
+        return {row[0] for row in await self._rows(q.PAUSED)}
+
+    async def finished_runs_before(self, instant: datetime) -> list[RunRecord]:
+        rows = await self._rows(q.FINISHED_BEFORE, (codec.to_us(instant),))
+        return [codec.run_from_row(row) for row in rows]
+
+    async def last_successful_run(self, workflow: str) -> RunRecord | None:
+        runs = await self.list_runs(workflow=workflow, states=(RunState.SUCCESS,), limit=1)
+        return runs[0] if runs else None
+
+    async def run_stats(
+        self,
+        since: datetime,
+        workflow: str | None = None,
+        *,
+        late_after: timedelta = timedelta(milliseconds=1),
+    ) -> list[WorkflowStats]:
+        params = (codec.to_us(since), workflow, workflow)
+        runs = [codec.run_from_row(r) for r in await self._rows(q.STATS_RUNS, params)]
+        attempts = [codec.attempt_from_row(r) for r in await self._rows(q.STATS_ATTEMPTS, params)]
+        fires = [codec.fire_from_row(r) for r in await self._rows(q.STATS_FIRES, params)]
+        return compute_stats(runs, attempts, fires, late_after=late_after)
+
+    async def daemon_instances(self, limit: int = 20) -> list[DaemonRecord]:
+        return [codec.daemon_from_row(row) for row in await self._rows(q.DAEMONS, (limit,))]
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
