@@ -33,11 +33,13 @@ from tapri_daemon.interfaces import (
     EventKind,
     Outcome,
 )
+from tapri_daemon.store.memory import MemoryStore
 
 __all__ = [
     "Failure",
     "FakeClock",
     "FakeExecutor",
+    "MemoryStore",
     "NullObserver",
     "RecordingNotifier",
 ]
@@ -287,15 +289,6 @@ class RecordingNotifier:
 
     def of(self, kind: EventKind) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
-
-
-def __getattr__(name: str) -> Any:
-    # MemoryStore lives with the store; imported lazily so the fakes load without it.
-    if name == "MemoryStore":
-        from tapri_daemon.store import memory  # type: ignore[attr-defined,unused-ignore]
-
-        return memory.MemoryStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NullObserver:
