@@ -13,14 +13,23 @@ gets the GIL back at once, and restored afterwards. Sync python tasks run in wor
 subprocesses (executors), so only the daemon's own threads (aiosqlite, anyio workers)
 compete; those mostly wait on I/O with the GIL released.
 
+CPU scheduling: on a loaded machine the loop thread may wait for a CPU after the coarse
+wake-up. When the process may (root, ``CAP_SYS_NICE`` or ``RLIMIT_RTPRIO`` > 0, e.g. systemd's
+``LimitRTPRIO=``), the loop thread runs ``SCHED_FIFO`` from ``T - guard_window`` until
+``hold`` after T (long enough to spawn the fired processes), with ``SCHED_RESET_ON_FORK`` so
+every child and thread it creates runs with the normal policy. Without permission this is
+skipped quietly (``PreciseClock.realtime`` tells which).
+
 ``clock_health()`` reads the kernel's NTP state with ``adjtimex(2)`` (modes = 0: read only,
 no privilege needed): the unsynchronised flag and the estimated error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +43,9 @@ SPIN_WINDOW_NS = 2_000_000
 GUARD_WINDOW_NS = 30_000_000
 """Lower the GIL switch interval this long before the instant."""
 SWITCH_INTERVAL = 20e-6
+HOLD_S = 0.02
+"""Keep the real-time policy this long after the instant (spawning the fired processes)."""
+RT_PRIORITY = 10
 
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
@@ -64,6 +76,37 @@ def spin_until_ns(target_ns: int) -> int:
     return now
 
 
+class Elevation:
+    """Reference-counted SCHED_FIFO for the calling (loop) thread; a no-op when refused."""
+
+    def __init__(self, priority: int = RT_PRIORITY) -> None:
+        self.priority = priority
+        self.depth = 0
+        self.available: bool | None = None
+        """None until tried; False once the kernel refused."""
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth == 1 and self.available is not False:
+            self.available = _set_policy(_FIFO, self.priority)
+
+    def exit(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth == 0 and self.available:
+            _set_policy(os.SCHED_OTHER, 0)
+
+
+_FIFO = getattr(os, "SCHED_FIFO", 1) | getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
+
+
+def _set_policy(policy: int, priority: int) -> bool:
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 class PreciseClock:
     """Implements ``interfaces.Clock``; ``sleep_until`` is accurate to tens of µs."""
 
@@ -73,10 +116,19 @@ class PreciseClock:
         spin_window_ns: int = SPIN_WINDOW_NS,
         guard_window_ns: int = GUARD_WINDOW_NS,
         switch_interval: float = SWITCH_INTERVAL,
+        realtime: bool = True,
+        hold: float = HOLD_S,
     ) -> None:
         self.spin_window_ns = spin_window_ns
         self.guard_window_ns = guard_window_ns
         self.switch_interval = switch_interval
+        self.hold = hold
+        self.elevation = Elevation() if realtime else None
+
+    @property
+    def realtime(self) -> bool:
+        """Whether the loop thread could take the real-time policy (None counts as no)."""
+        return bool(self.elevation and self.elevation.available)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time_ns() / 1e9, UTC)
@@ -96,9 +148,23 @@ class PreciseClock:
     async def sleep_until_ns(self, target_ns: int) -> int:
         """Return at ``target_ns`` or just after (never before); the time read at return."""
         await self._coarse(target_ns - self.guard_window_ns)
-        with switch_interval(self.switch_interval):
+        with self._elevated(), switch_interval(self.switch_interval):
             await self._coarse(target_ns - self.spin_window_ns)
             return spin_until_ns(target_ns)
+
+    @contextlib.contextmanager
+    def _elevated(self) -> Iterator[None]:
+        elevation = self.elevation
+        if elevation is None:
+            yield
+            return
+        elevation.enter()
+        try:
+            yield
+        except BaseException:
+            elevation.exit()
+            raise
+        asyncio.get_running_loop().call_later(self.hold, elevation.exit)
 
     @staticmethod
     async def _coarse(until_ns: int) -> None:
