@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from tapri_daemon.errors import Problem
 from tapri_daemon.model import Definitions, Settings, TaskDefaults
 from tapri_daemon.spec.pydantic_problems import validation_problems
+from tapri_daemon.spec.salvage import salvage
 from tapri_daemon.spec.source import Source
 
 KEYED_SECTIONS = ("calendar", "pool", "notifier", "database", "workflow")
@@ -30,6 +31,8 @@ class Entry:
     section: str
     id: str
     value: BaseModel
+    salvaged: bool = False
+    """Built from the piece minus its errors, for the cross-checks only."""
 
 
 @dataclass(kw_only=True)
@@ -68,19 +71,23 @@ def definitions_pieces(source: Source) -> FilePieces:
 
 
 def _entry(pieces: FilePieces, section: str, entry_id: str, data: Any) -> None:
-    result = _validate(pieces.source, Definitions, {section: {entry_id: data}})
-    if isinstance(result, Definitions):
-        value = getattr(result, section)[entry_id]
-        pieces.entries.append(Entry(section=section, id=entry_id, value=value))
-    else:
+    wrapped = {section: {entry_id: data}}
+    result = _validate(pieces.source, Definitions, wrapped)
+    salvaged = not isinstance(result, Definitions)
+    if salvaged:
         pieces.problems += result
+        result = salvage(Definitions, wrapped)
+    if isinstance(result, Definitions) and entry_id in getattr(result, section):
+        value = getattr(result, section)[entry_id]
+        pieces.entries.append(Entry(section=section, id=entry_id, value=value, salvaged=salvaged))
 
 
 def _whole(pieces: FilePieces, key: str, data: Any) -> None:
     result = _validate(pieces.source, Definitions, {key: data})
     if not isinstance(result, Definitions):
         pieces.problems += result
-    elif key == "include":
+        result = salvage(Definitions, {key: data})
+    if isinstance(result, Definitions) and key == "include":
         pieces.include = result.include
-    elif key == "defaults":
+    elif isinstance(result, Definitions) and key == "defaults":
         pieces.defaults = result.defaults

@@ -31,14 +31,14 @@ def validation_problems(
     """One problem per key path (errors at the same key are joined)."""
     grouped: dict[KeyPath, list[str]] = {}
     for error in exc.errors():
-        key = _key_path(data, error)
+        key = key_path(data, error)
         message = _message(root, error)
         if message not in grouped.setdefault(key, []):
             grouped[key].append(message)
     return [source.problem(key, "; ".join(messages)) for key, messages in grouped.items()]
 
 
-def _key_path(data: Mapping[str, Any], error: ErrorDetails) -> KeyPath:
+def key_path(data: Mapping[str, Any], error: ErrorDetails) -> KeyPath:
     """The part of ``loc`` that exists in the data (plus a missing key's own name)."""
     path: list[str | int] = []
     node: Any = data
