@@ -196,4 +196,5 @@ class DaemonNotRunningError(ControlError):
 class NotifyError(TapriError):
     def __init__(self, notifier: str, reason: str) -> None:
         self.notifier = notifier
+        self.reason = reason
         super().__init__(f'notifier "{notifier}": {reason}')
