@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from tapri_daemon import zones
-from tapri_daemon.cli import define_views as views
-from tapri_daemon.cli import graph_render
 from tapri_daemon.cli.common import EXIT_CONFIG, CliContext, echo_json, global_options, pass_context
 from tapri_daemon.errors import ConfigError, Problem
-from tapri_daemon.spec.load import Loaded
-from tapri_daemon.spec.schema import schema_text
+
+if TYPE_CHECKING:
+    from tapri_daemon.spec.load import Loaded
+
+GRAPH_FORMATS = ("text", "mermaid", "dot")
 
 
 def register(group: click.Group) -> None:
@@ -32,10 +30,6 @@ def register(group: click.Group) -> None:
 def _now() -> datetime:
     """The one place the define verbs read the clock."""
     return datetime.now(UTC)
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
 
 
 def report_problems(problems: Sequence[Problem]) -> None:
@@ -85,12 +79,15 @@ def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None
 ) -> None:
     """Rows as a rich table; ``columns`` = (row key, header)."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for _, header in columns:
         table.add_column(header)
     for row in rows:
         table.add_row(*(_cell(row.get(key)) for key, _ in columns))
-    _console().print(table)
+    Console(highlight=False, soft_wrap=False).print(table)
 
 
 def _human_time(iso: str | None) -> str | None:
@@ -105,6 +102,8 @@ def _human_time(iso: str | None) -> str | None:
 @pass_context
 def list_workflows(ctx: CliContext, as_json: bool) -> None:
     """Workflows with schedule, time zone, next fire time and tags."""
+    from tapri_daemon.cli import define_views as views
+
     rows = views.list_rows(load(ctx), _now())
     if as_json:
         echo_json(rows)
@@ -148,6 +147,8 @@ def next_fires(
     as_json: bool,
 ) -> None:
     """The next fire times of WORKFLOW."""
+    from tapri_daemon.cli import define_views as views
+
     loaded = load(ctx)
     workflow = views.workflow_of(loaded, workflow_id)
     timezone = views.timezone_of(loaded, workflow)
@@ -190,7 +191,7 @@ def _fire_note(row: dict[str, Any]) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(graph_render.FORMATS),
+    type=click.Choice(GRAPH_FORMATS),
     default="text",
     show_default=True,
 )
@@ -198,6 +199,9 @@ def _fire_note(row: dict[str, Any]) -> str:
 @pass_context
 def graph(ctx: CliContext, workflow_id: str, fmt: str) -> None:
     """The task graph of WORKFLOW as text, Mermaid or Graphviz dot."""
+    from tapri_daemon.cli import define_views as views
+    from tapri_daemon.cli import graph_render
+
     loaded = load(ctx)
     workflow = views.workflow_of(loaded, workflow_id)
     click.echo(graph_render.render(workflow_id, workflow, fmt))
@@ -211,6 +215,9 @@ def graph(ctx: CliContext, workflow_id: str, fmt: str) -> None:
 @pass_context
 def calendar(ctx: CliContext, name: str, year: int | None, as_json: bool) -> None:
     """Holidays (with names) and extra workdays of calendar NAME."""
+    from tapri_daemon import zones
+    from tapri_daemon.cli import define_views as views
+
     loaded = load(ctx)
     model = views.calendar_of(loaded, name)
     this_year = _now().astimezone(zones.zone(loaded.settings.default_timezone)).year
@@ -237,4 +244,6 @@ def _print_calendar(data: dict[str, Any]) -> None:
 @global_options
 def schema() -> None:
     """The JSON Schema of config/tapri.toml and workflows.toml (for editors)."""
+    from tapri_daemon.spec.schema import schema_text
+
     click.echo(schema_text())

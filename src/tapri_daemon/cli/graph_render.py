@@ -8,8 +8,6 @@ from tapri_daemon.cli.define_views import graph_levels
 from tapri_daemon.graph import TaskGraph
 from tapri_daemon.model import Task, Workflow
 
-FORMATS = ("text", "mermaid", "dot")
-
 
 def render(workflow_id: str, workflow: Workflow, fmt: str) -> str:
     graph = TaskGraph.of(workflow)
