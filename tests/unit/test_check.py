@@ -168,6 +168,12 @@ def test_templates_reference_only_what_a_task_can_see() -> None:
         "first": SH,
         "second": {"command": ["echo", "{{ outputs.first.x }}", "{{ outputs.third.y }}"]},
         "third": SH | {"after": "second", "env": {"P": "{{ params.limit }} {{ params.limt }}"}},
+        "fifth": {"python": "m:f", "args": {"deep": [{"x": "{{ outputs.fifth.y }}"}]}},
+        "sixth": {
+            "sql": "select '{{ not checked'",
+            "database": "sqlite:///x",
+            "sql_params": {"a": "{{ tss }}"},
+        },
         "fourth": {
             "http": {"url": "http://h/{{ outputs.fist.id }}", "headers": {"D": "{{ dss }}"}}
         },
@@ -180,6 +186,9 @@ def test_templates_reference_only_what_a_task_can_see() -> None:
     assert 'did you mean "limit"' in errors[(*prefix, "third", "env", "P")]
     assert 'did you mean "first"' in errors[(*prefix, "fourth", "http", "url")]
     assert 'did you mean "ds"' in errors[(*prefix, "fourth", "http", "headers", "D")]
+    assert "not upstream" in errors[(*prefix, "fifth", "args", "deep", 0, "x")]
+    assert 'did you mean "ts"' in errors[(*prefix, "sixth", "sql_params", "a")]
+    assert (*prefix, "sixth", "sql") not in errors
 
 
 def test_race_output_is_visible_when_all_members_are_upstream() -> None:

@@ -148,8 +148,10 @@ def test_valid_fixture_loads_with_includes() -> None:
         "irctc_tatkal",
         "monitoring",
         "manual_cleanup",
+        "settlement",
     }
-    assert loaded.files == (main, FIXTURES / "valid" / "more" / "monitoring.toml")
+    more = FIXTURES / "valid" / "more"
+    assert loaded.files == (main, more / "monitoring.toml", more / "settlement.toml")
     assert loaded.origins["workflow.monitoring"] == loaded.files[1]
     assert loaded.base_dir_of("irctc_tatkal") == main.parent
     assert loaded.definitions.defaults.retries == 2

@@ -1,7 +1,8 @@
 """Template checks: every ``{{ ... }}`` parses and names only what a task can see.
 
-A task's strings (command words, shell, sql, http url/headers/params/json/body, env
-values) may use ``params.<declared param>``, ``outputs.<upstream task or race>``,
+A task's strings (command words, the shell script, python ``args`` and ``sql_params``
+values at any depth, http url/headers/params/json/body, env values; never the SQL text,
+which does not render) may use ``params.<declared param>``, ``outputs.<upstream task or race>``,
 ``run.*``, ``ds``, ``ds_nodash``, ``ts``, ``logical_date``, ``data_interval_start``,
 ``data_interval_end`` and the calendar helpers ``previous_business_day`` and
 ``next_business_day``. A race counts as upstream when all its tasks are.
@@ -167,10 +168,10 @@ def task_strings(task: Task) -> Iterator[tuple[KeyPath, str]]:
     """Every templated string of a task with its key path within the task."""
     for i, word in enumerate(task.command or ()):
         yield ("command", i), word
-    for kind in ("shell", "sql"):
-        text = getattr(task, kind)
-        if text is not None:
-            yield (kind,), text
+    if task.shell is not None:
+        yield ("shell",), task.shell
+    yield from _nested_strings(("args",), task.args)
+    yield from _nested_strings(("sql_params",), task.sql_params)
     yield from env_strings(task)
     if task.http is not None:
         yield from _http_strings(task)

@@ -1,0 +1,285 @@
+"""The define verbs as a user runs them: `python -m tapri_daemon ...` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+VALID = FIXTURES / "valid" / "workflows.toml"
+BROKEN = FIXTURES / "broken"
+
+
+def tapri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TAPRI_CONFIG", "TAPRI_STATE_DIR")}
+    env.pop("CONFIGURATION_DIRECTORY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tapri_daemon", *map(str, args)],
+        cwd=cwd,
+        env=env | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _problem_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if re.match(r"^\S+\.toml(:\d+)?", line)]
+
+
+def test_validate_ok(tmp_path: Path) -> None:
+    done = tapri("validate", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "OK: 5 workflows, 12 tasks"
+
+
+def test_validate_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
+    done = tapri("validate", "--workflows", BROKEN / "many.toml", cwd=tmp_path)
+    assert done.returncode == 78
+    lines = _problem_lines(done.stderr)
+    assert all(re.match(rf"^{re.escape(str(BROKEN / 'many.toml'))}:\d+(:\d+)?: ", x) for x in lines)
+    text = "\n".join(lines)
+    for expected in (
+        r"many\.toml:2:\d+: include\[0\]: included file not found: .*missing_part\.toml",
+        r"many\.toml:6:1: defaults\.timeout: 30 is not a duration",
+        r"many\.toml:12:1: workflow\.cyclic\.schedule: .*minute",
+        r"many\.toml:13:1: workflow\.cyclic\.flow: dependency cycle: a -> b -> c -> a",
+        r"many\.toml:25:\d+: workflow\.typos\.schedule\[0\]: .*0 0 30 2 \*",
+        r'many\.toml:26:1: workflow\.typos\.timezone: "IST" .*Asia/Kolkata',
+        r'many\.toml:27:1: workflow\.typos\.calendar: unknown calendar "nsee" \(did you mean "nse"',
+        r'many\.toml:31:1: workflow\.typos\.task\.extract\.retires: .*did you mean "retries"',
+        r'many\.toml:35:\d+: workflow\.typos\.task\.load\.after\[0\]: .*did you mean "extract"',
+    ):
+        assert re.search(expected, text), f"{expected!r} not in:\n{text}"
+    assert len(lines) >= 11
+
+
+def test_duplicate_id_across_two_files_names_both(tmp_path: Path) -> None:
+    done = tapri(
+        "validate",
+        "--workflows",
+        BROKEN / "dup_a.toml",
+        "--workflows",
+        BROKEN / "dup_b.toml",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 78
+    [line] = _problem_lines(done.stderr)
+    assert "dup_b.toml:3:" in line
+    assert "dup_a.toml:4" in line
+    assert 'workflow "shared" is defined twice' in line
+
+
+@pytest.mark.parametrize(
+    ("fixture", "pattern"),
+    [
+        ("syntax.toml", r"syntax\.toml:3:13: TOML syntax error: "),
+        ("latin1.toml", r"latin1\.toml:3:\d+: the file is not UTF-8: byte 0xe9"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, fixture: str, pattern: str) -> None:
+    done = tapri("validate", "--workflows", BROKEN / fixture, cwd=tmp_path)
+    assert done.returncode == 78
+    assert re.search(pattern, done.stderr), done.stderr
+
+
+def test_problems_show_paths_relative_to_the_working_directory() -> None:
+    done = tapri("validate", "--workflows", BROKEN / "syntax.toml", cwd=ROOT)
+    assert done.stderr.startswith("tests/fixtures/broken/syntax.toml:3:13: ")
+
+
+def test_bad_config_file_exits_78(tmp_path: Path) -> None:
+    config = tmp_path / "tapri.toml"
+    config.write_text('[daemon]\nworkflows = "w.toml"\nlog_formt = "json"\n', encoding="utf-8")
+    done = tapri("validate", "--config", config, cwd=tmp_path)
+    assert done.returncode == 78
+    assert re.search(
+        r'tapri\.toml:3:1: daemon\.log_formt: .*did you mean "log_format"', done.stderr
+    )
+
+
+def test_shipped_workflows_validate() -> None:
+    shipped = ROOT / "workflows.toml"
+    if not shipped.exists():
+        pytest.skip("the shipped workflows.toml is not in this checkout yet")
+    done = tapri("validate", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: ")
+
+
+def test_schema_equals_the_committed_file(tmp_path: Path) -> None:
+    done = tapri("schema", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    committed = (ROOT / "config" / "tapri.schema.json").read_text(encoding="utf-8")
+    assert done.stdout == committed, "regenerate: tapri schema > config/tapri.schema.json"
+    schema = json.loads(done.stdout)
+    assert {"daemon", "metrics", "workflow", "calendar", "defaults"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+
+
+def test_next_json(tmp_path: Path) -> None:
+    done = tapri(
+        "next",
+        "irctc_tatkal",
+        "-n",
+        "3",
+        "--from",
+        "2026-03-02T12:00+05:30",
+        "--json",
+        "--workflows",
+        VALID,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [row["at"] for row in rows] == [
+        "2026-03-03T10:00:00+05:30",
+        "2026-03-04T10:00:00+05:30",
+        "2026-03-05T10:00:00+05:30",
+    ]
+    assert all(set(row) == {"at"} for row in rows)
+
+
+def test_next_explain_shows_skipped_and_moved_fires(tmp_path: Path) -> None:
+    # extra_holidays has 2026-11-10 (a Tuesday) in the nse calendar
+    done = tapri(
+        "next",
+        "rbi_daily_reporting",
+        "-n",
+        "2",
+        "--from",
+        "2026-11-09T16:00+05:30",
+        "--explain",
+        "--json",
+        "--workflows",
+        VALID,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    skipped = [row for row in rows if row.get("skipped")]
+    assert [row["at"][:10] for row in skipped][:1] == ["2026-11-10"]
+    assert all(row["reason"] for row in skipped)
+    assert len([row for row in rows if not row.get("skipped")]) == 2
+    # a Saturday fire moves to the next working day (Monday) with next_business_day
+    done = tapri(
+        "next",
+        "settlement",
+        "-n",
+        "1",
+        "--from",
+        "2026-03-02T00:00+05:30",
+        "--json",
+        "--workflows",
+        VALID,
+        cwd=tmp_path,
+    )
+    [moved] = json.loads(done.stdout)
+    assert moved["moved_from"].startswith("2026-03-07T09:00:00+05:30")
+    assert datetime.fromisoformat(moved["at"]).weekday() == 0
+    assert moved["reason"]
+
+
+def test_next_without_explain_hides_skipped_fires(tmp_path: Path) -> None:
+    done = tapri(
+        "next",
+        "rbi_daily_reporting",
+        "-n",
+        "2",
+        "--from",
+        "2026-11-09T16:00+05:30",
+        "--json",
+        "--workflows",
+        VALID,
+        cwd=tmp_path,
+    )
+    rows = json.loads(done.stdout)
+    assert len(rows) == 2
+    assert not any(row.get("skipped") for row in rows)
+    assert "2026-11-10" not in "".join(row["at"] for row in rows)
+
+
+def test_next_human_output(tmp_path: Path) -> None:
+    done = tapri("next", "irctc_tatkal", "-n", "2", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Asia/Kolkata" in done.stdout
+    assert done.stdout.count("10:00:00 IST") == 2
+    assert done.stdout.count("04:30:00") == 2
+
+
+def test_unknown_workflow_suggests(tmp_path: Path) -> None:
+    done = tapri("next", "irctc_tatkel", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 1
+    assert 'no workflow "irctc_tatkel" (did you mean "irctc_tatkal"?)' in done.stderr
+
+
+def test_bad_from_is_a_usage_error(tmp_path: Path) -> None:
+    done = tapri("next", "irctc_tatkal", "--from", "tomorrow", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 2
+
+
+def test_list_json(tmp_path: Path) -> None:
+    done = tapri("list", "--json", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {row["workflow"]: row for row in json.loads(done.stdout)}
+    assert rows["irctc_tatkal"]["timezone"] == "Asia/Kolkata"
+    assert rows["irctc_tatkal"]["next_fire"].endswith("T10:00:00+05:30")
+    assert rows["manual_cleanup"]["next_fire"] is None
+    assert rows["rbi_daily_reporting"]["tags"] == ["banking"]
+    assert rows["monitoring"]["schedule"] == ["*/5 * * * *", "@daily"]
+
+
+def test_list_table(tmp_path: Path) -> None:
+    done = tapri("list", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "WORKFLOW" in done.stdout and "NEXT FIRE" in done.stdout
+    assert "manual_cleanup" in done.stdout and "manual" in done.stdout
+
+
+def test_graph_mermaid(tmp_path: Path) -> None:
+    done = tapri("graph", "irctc_tatkal", "--format", "mermaid", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "flowchart LR"
+    for edge in (
+        "t_prepare --> t_book_chrome",
+        "t_prepare --> t_book_firefox",
+        "t_book_chrome --> t_notify",
+        "t_book_firefox --> t_notify",
+    ):
+        assert f"    {edge}" in lines
+    assert any(line.strip().startswith("subgraph race_booking") for line in lines)
+
+
+def test_graph_text_and_dot(tmp_path: Path) -> None:
+    text = tapri("graph", "irctc_tatkal", "--workflows", VALID, cwd=tmp_path).stdout
+    assert text.splitlines()[0] == "irctc_tatkal: 4 tasks in 3 levels"
+    dot = tapri("graph", "irctc_tatkal", "--format", "dot", "--workflows", VALID, cwd=tmp_path)
+    assert '"prepare" -> "book_chrome";' in dot.stdout
+    assert dot.stdout.startswith('digraph "irctc_tatkal" {')
+
+
+def test_calendar_json(tmp_path: Path) -> None:
+    done = tapri("calendar", "nse", "--year", "2026", "--json", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    holidays = {row["date"]: row["name"] for row in data["holidays"]}
+    assert "2026-11-10" in holidays
+    assert "2026-01-26" in holidays  # Republic Day, from country IN and market XNSE
+    assert all(name for name in holidays.values())
+    assert data["extra_workdays"] == [{"date": "2026-11-08", "weekday": "sun"}]
+    assert data["year"] == 2026
+
+
+def test_unknown_calendar(tmp_path: Path) -> None:
+    done = tapri("calendar", "nsee", "--workflows", VALID, cwd=tmp_path)
+    assert done.returncode == 1
+    assert 'did you mean "nse"' in done.stderr
