@@ -130,8 +130,10 @@ class Delivery:
                 await self._sender.send(name, urls, message, time_limit=timeout)
         except TimeoutError:
             return f"no answer within {timeout:g}s"
-        except (NotifyError, SecretError) as exc:
-            return credentials.mask(exc.message, secrets)
+        except NotifyError as exc:
+            return credentials.mask(exc.reason, secrets)
+        except SecretError as exc:
+            return exc.message
         except Exception as exc:  # a plugin bug must not end the delivery task
             return credentials.mask(f"{type(exc).__name__}: {exc}", secrets)
         return None
