@@ -1,0 +1,288 @@
+"""One task of a run, attempt after attempt: slots, the fire instant, the executor, retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from tapri_daemon import logs
+from tapri_daemon.credentials import mask, mask_value
+from tapri_daemon.engine import retry
+from tapri_daemon.engine.limits import acquire_all, release_all
+from tapri_daemon.engine.live import LiveRun, TaskEnd
+from tapri_daemon.engine.notices import notify
+from tapri_daemon.engine.requests import build_request
+from tapri_daemon.errors import SecretError, TemplateError
+from tapri_daemon.interfaces import (
+    AttemptRecord,
+    AttemptRequest,
+    AttemptResult,
+    EventKind,
+    Outcome,
+    ProcessInfo,
+    TaskState,
+)
+
+INTERRUPTED = "interrupted: the daemon stopped while the attempt ran"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass
+class _Current:
+    """The attempt record as it grows (pid when spawned, outcome when ended)."""
+
+    record: AttemptRecord
+
+
+class _Observer:
+    def __init__(self, live: LiveRun, current: _Current) -> None:
+        self.live = live
+        self.current = current
+
+    async def spawned(self, info: ProcessInfo) -> None:
+        self.current.record = replace(
+            self.current.record, pid=info.pid, pgid=info.pgid, pid_start_time=info.start_time
+        )
+        await self.live.save_attempt(self.current.record)
+
+
+def _fire_target(live: LiveRun, task_id: str) -> datetime:
+    offset = live.shape.workflow.task[task_id].fire_offset
+    return live.setup.fire_at + offset if offset is not None else live.setup.fire_at
+
+
+def to_ns(instant: datetime) -> int:
+    """An aware datetime as ns since the epoch, exactly (no float rounding)."""
+    return (instant - _EPOCH) // _MICROSECOND * 1000
+
+
+def _reason(result: AttemptResult) -> str:
+    if result.error:
+        return result.error
+    if result.exit_code is not None:
+        return f"{result.outcome}: exit code {result.exit_code}"
+    return str(result.outcome)
+
+
+async def run_attempts(live: LiveRun, task_id: str) -> TaskEnd:
+    """Attempts until one succeeds or the retry policy gives up."""
+    known = live.tasks.get(task_id)
+    attempt = known.attempts if known else 0
+    base = live.budget_base.get(task_id, 0)
+    if attempt > base:
+        given_up = await _continue_after(live, task_id, attempt, base)
+        if given_up is not None:
+            return given_up
+    while True:
+        attempt += 1
+        try:
+            request = build_request(live, task_id, attempt)
+        except (TemplateError, SecretError) as exc:
+            return TaskEnd(state=TaskState.FAILED, attempts=attempt - 1, reason=exc.message)
+        result = await _attempt(live, task_id, request)
+        if result.outcome is Outcome.SUCCESS:
+            output = mask_value(result.output, request.secrets)
+            return TaskEnd(state=TaskState.SUCCESS, attempts=attempt, output=output)
+        end = await _after_failure(live, task_id, attempt, base, result, request)
+        if end is not None:
+            return end
+
+
+async def _after_failure(
+    live: LiveRun,
+    task_id: str,
+    attempt: int,
+    base: int,
+    result: AttemptResult,
+    request: AttemptRequest,
+) -> TaskEnd | None:
+    settings = live.settings(task_id)
+    reason = mask(_reason(result), request.secrets)
+    rng = live.services.rng
+    delay = retry.decide(settings, attempt - base, result.outcome, result.exit_code, rng)
+    if delay is None:
+        state = TaskState.CANCELLED if result.outcome is Outcome.CANCELLED else TaskState.FAILED
+        return TaskEnd(state=state, attempts=attempt, reason=reason)
+    await _retry_wait(live, task_id, attempt, delay, reason)
+    return None
+
+
+async def _continue_after(live: LiveRun, task_id: str, attempt: int, base: int) -> TaskEnd | None:
+    """A resumed task: decide about its last attempt (lost, failed) before the next one."""
+    last = live.last_attempts.get(task_id)
+    if last is not None and last.outcome is None:
+        last = replace(last, outcome=Outcome.LOST, ended_at=live.now(), error=INTERRUPTED)
+        await live.save_attempt(last)
+    outcome = last.outcome if last is not None and last.outcome is not None else Outcome.LOST
+    if outcome is Outcome.SUCCESS:
+        return None  # ended before its output was stored: run it again
+    exit_code = last.exit_code if last is not None else None
+    settings = live.settings(task_id)
+    delay = retry.decide(settings, attempt - base, outcome, exit_code, live.services.rng)
+    reason = (last.error if last is not None else None) or f"attempt {attempt} was {outcome}"
+    if delay is None:
+        return TaskEnd(state=TaskState.FAILED, attempts=attempt, reason=reason)
+    await _retry_wait(live, task_id, attempt, delay, reason)
+    return None
+
+
+async def _retry_wait(live: LiveRun, task_id: str, attempt: int, delay: float, reason: str) -> None:
+    record = live.task_record(task_id, TaskState.UP_FOR_RETRY, attempts=attempt, reason=reason)
+    await live.save_task(record)
+    live.log.info(
+        logs.TASK_RETRYING,
+        task_id=task_id,
+        attempt=attempt,
+        next_attempt=attempt + 1,
+        delay_s=round(delay, 3),
+        reason=reason,
+    )
+    details = {"delay_s": round(delay, 3), "next_attempt": attempt + 1}
+    await notify(
+        live,
+        EventKind.TASK_RETRYING,
+        task_id=task_id,
+        attempt=attempt,
+        reason=reason,
+        details=details,
+    )
+    await live.services.clock.sleep(delay)
+
+
+async def _attempt(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptResult:
+    slots = live.slots_for(task_id)
+    await acquire_all(slots)
+    try:
+        if live.shape.workflow.task[task_id].at_fire:
+            request = await _wait_for_fire(live, task_id, request)
+        return await _execute(live, task_id, request)
+    finally:
+        release_all(slots)
+
+
+async def _wait_for_fire(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptRequest:
+    """Hold the task until its fire instant (it keeps its slots, so it starts on time)."""
+    target = _fire_target(live, task_id)
+    target_ns = to_ns(target)
+    clock = live.services.clock
+    late_ns = clock.time_ns() - target_ns
+    if late_ns > 0:
+        await _fire_late(live, task_id, request.attempt, late_ns / 1000)
+    else:
+        waiting = live.task_record(task_id, TaskState.WAITING, attempts=request.attempt - 1)
+        await live.save_task(waiting)
+        live.log.info(
+            logs.TASK_WAITING, task_id=task_id, attempt=request.attempt, fire_at=target.isoformat()
+        )
+        await clock.sleep_until(target)
+    return replace(request, fire_at_ns=target_ns)
+
+
+async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: float) -> None:
+    reason = "its upstream tasks were not done at the fire instant"
+    live.log.warning(
+        logs.FIRE_LATE, task_id=task_id, attempt=attempt, lateness_us=lateness_us, reason=reason
+    )
+    details = {"lateness_us": lateness_us}
+    await notify(
+        live, EventKind.FIRE_LATE, task_id=task_id, attempt=attempt, reason=reason, details=details
+    )
+
+
+async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptResult:
+    current = _Current(record=_start_record(live, request))
+    await _save_start(live, task_id, current.record)
+    live.log.info(
+        logs.TASK_STARTED, task_id=task_id, attempt=request.attempt, kind=request.task.kind
+    )
+    try:
+        result = await live.services.executor.execute(request, _Observer(live, current))
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await _save_interrupted(live, task_id, current)
+        raise
+    await _save_end(live, task_id, current, result, request)
+    return result
+
+
+def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
+    return AttemptRecord(
+        run_id=live.setup.run_id,
+        task_id=request.task_id,
+        attempt=request.attempt,
+        outcome=None,
+        started_at=live.now(),
+        daemon_id=live.services.config.daemon_id,
+        log_path=request.log_path,
+        fire_target_ns=request.fire_at_ns,
+    )
+
+
+async def _save_start(live: LiveRun, task_id: str, record: AttemptRecord) -> None:
+    running = live.task_record(task_id, TaskState.RUNNING, attempts=record.attempt)
+    await live.save_task(running)
+    await live.save_attempt(record)
+
+
+async def _save_interrupted(live: LiveRun, task_id: str, current: _Current) -> None:
+    """The attempt was cancelled: by the engine (race, deadline, run stop) or the daemon."""
+    by_engine = live.stopping or task_id in live.cancel_reasons
+    reason = live.cancel_reasons.get(task_id) or live.stop_reason or INTERRUPTED
+    outcome = Outcome.CANCELLED if by_engine else Outcome.LOST
+    current.record = replace(
+        current.record, outcome=outcome, ended_at=live.now(), error=mask(reason, live.secrets)
+    )
+    await live.save_attempt(current.record)
+    live.log.info(
+        logs.TASK_FINISHED,
+        task_id=task_id,
+        attempt=current.record.attempt,
+        outcome=str(outcome),
+        reason=reason,
+    )
+
+
+async def _save_end(
+    live: LiveRun,
+    task_id: str,
+    current: _Current,
+    result: AttemptResult,
+    request: AttemptRequest,
+) -> None:
+    error = mask(result.error, request.secrets) if result.error else None
+    actual = result.process.spawned_ns if result.process is not None else result.started_ns
+    record = replace(
+        current.record,
+        outcome=result.outcome,
+        ended_at=live.now(),
+        exit_code=result.exit_code,
+        error=error,
+        killed=result.killed,
+        fire_actual_ns=actual if request.fire_at_ns is not None else None,
+    )
+    current.record = record
+    await live.save_attempt(record)
+    _log_end(live, task_id, record, result)
+
+
+def _log_end(live: LiveRun, task_id: str, record: AttemptRecord, result: AttemptResult) -> None:
+    if record.fire_target_ns is not None:
+        live.log.info(
+            logs.TASK_FIRED,
+            task_id=task_id,
+            attempt=record.attempt,
+            lateness_us=record.lateness_us,
+        )
+    level = live.log.info if result.outcome is Outcome.SUCCESS else live.log.warning
+    level(
+        logs.TASK_FINISHED,
+        task_id=task_id,
+        attempt=record.attempt,
+        outcome=str(result.outcome),
+        duration_s=round((result.ended_ns - result.started_ns) / 1e9, 6),
+        exit_code=result.exit_code,
+        error=record.error,
+    )

@@ -1,0 +1,159 @@
+"""One run while it executes: its fixed setup and the state its tasks share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anyio
+
+from tapri_daemon import logs
+from tapri_daemon.credentials import Sources
+from tapri_daemon.engine.config import Services
+from tapri_daemon.engine.limits import Slots
+from tapri_daemon.engine.progress import Progress
+from tapri_daemon.engine.shape import Shape
+from tapri_daemon.interfaces import JSON, AttemptRecord, RunRecord, TaskRecord, TaskState
+from tapri_daemon.model import TaskSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSetup:
+    """Everything about a run that does not change while it executes."""
+
+    record: RunRecord
+    shape: Shape
+    zone: ZoneInfo
+    interval_start: datetime
+    interval_end: datetime
+    fire_at: datetime
+    """The instant at_fire tasks wait for (plus their fire_offset)."""
+    python_path: tuple[str, ...]
+    base_dir: Path | None
+    """The folder of the workflow's file (relative database paths start there)."""
+    log_dir: Path
+    """This run's attempt log folder."""
+    sources: Sources
+    is_working_day: Callable[[date], bool]
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def workflow_id(self) -> str:
+        return self.record.workflow
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskEnd:
+    """How a task ended."""
+
+    state: TaskState
+    attempts: int
+    output: JSON = None
+    reason: str | None = None
+
+
+class LiveRun:
+    """The mutable state of one executing run, shared by its task coroutines."""
+
+    def __init__(
+        self,
+        setup: RunSetup,
+        services: Services,
+        *,
+        tasks: Mapping[str, TaskRecord],
+        last_attempts: Mapping[str, AttemptRecord],
+        budget_base: Mapping[str, int],
+    ) -> None:
+        self.setup = setup
+        self.services = services
+        self.shape = setup.shape
+        self.progress = Progress(setup.shape.workflow, setup.shape.graph)
+        self.tasks = dict(tasks)
+        self.last_attempts = dict(last_attempts)
+        self.budget_base = dict(budget_base)
+        self.outputs: dict[str, JSON] = {
+            tid: rec.output for tid, rec in tasks.items() if rec.state is TaskState.SUCCESS
+        }
+        self.scopes: dict[str, anyio.CancelScope] = {}
+        self.cancel_reasons: dict[str, str] = {}
+        self.stop_reason: str | None = None
+        self.log: Any = logs.get_logger().bind(workflow=setup.workflow_id, run_id=setup.run_id)
+        limit = setup.shape.workflow.max_active_tasks
+        self.workflow_slots = Slots(limit) if limit is not None else None
+        self.secrets: set[str] = set()
+
+    # -- lookups ------------------------------------------------------------------------
+    def settings(self, task_id: str) -> TaskSettings:
+        return self.shape.settings(task_id)
+
+    def slots_for(self, task_id: str) -> list[Slots]:
+        """Pool, workflow and engine slots, in the order they are taken."""
+        pool = self.services.pools.get(self.settings(task_id).pool)
+        chosen = [pool] if pool is not None else []
+        if self.workflow_slots is not None:
+            chosen.append(self.workflow_slots)
+        chosen.append(self.services.slots)
+        return chosen
+
+    def outputs_for(self, task_id: str) -> dict[str, JSON]:
+        outputs = self.outputs
+        return {k: outputs[k] for k in self.shape.visible(task_id) if k in outputs}
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_reason is not None
+
+    # -- records ------------------------------------------------------------------------
+    def task_record(
+        self,
+        task_id: str,
+        state: TaskState,
+        *,
+        attempts: int | None = None,
+        output: JSON = None,
+        reason: str | None = None,
+    ) -> TaskRecord:
+        """The next record of a task: ``started_at`` kept, ``ended_at`` set when finished."""
+        known = self.tasks.get(task_id)
+        now = self.now()
+        started = known.started_at if known and known.started_at else None
+        if started is None and state is TaskState.RUNNING:
+            started = now
+        return TaskRecord(
+            run_id=self.setup.run_id,
+            task_id=task_id,
+            state=state,
+            attempts=attempts if attempts is not None else (known.attempts if known else 0),
+            output=output,
+            reason=reason,
+            started_at=started,
+            ended_at=now if state.finished else None,
+        )
+
+    async def save_task(self, record: TaskRecord) -> None:
+        self.tasks[record.task_id] = record
+        if not record.state.finished:
+            self.progress.set_state(record.task_id, record.state)
+        await self.services.store.save_task(record)
+
+    async def save_attempt(self, record: AttemptRecord) -> None:
+        self.last_attempts[record.task_id] = record
+        await self.services.store.save_attempt(record)
+
+    # -- cancelling -----------------------------------------------------------------------
+    def cancel_task(self, task_id: str, reason: str) -> None:
+        """Cancel one task now, or as soon as it would start."""
+        self.cancel_reasons.setdefault(task_id, reason)
+        scope = self.scopes.get(task_id)
+        if scope is not None:
+            scope.cancel()

@@ -1,0 +1,73 @@
+"""What the engine derives once per workflow definition and reuses for every run of it."""
+
+from __future__ import annotations
+
+from tapri_daemon.engine.templates import has_templates
+from tapri_daemon.graph import TaskGraph
+from tapri_daemon.model import Definitions, Task, TaskSettings
+
+
+def _task_has_templates(task: Task) -> bool:
+    fields = (
+        task.command,
+        task.shell,
+        task.http.model_dump(by_alias=True) if task.http else None,
+        task.args,
+        task.sql_params,
+        task.env,
+    )
+    return any(has_templates(value) for value in fields)
+
+
+class Shape:
+    """A workflow's graph, resolved task settings and output visibility, computed lazily."""
+
+    def __init__(self, definitions: Definitions, workflow_id: str) -> None:
+        self.definitions = definitions
+        self.workflow_id = workflow_id
+        self.workflow = definitions.workflow[workflow_id]
+        self.graph = TaskGraph.of(self.workflow)
+        self.races: dict[str, frozenset[str]] = {}
+        for tid, task in self.workflow.task.items():
+            if task.race is not None:
+                self.races[task.race] = self.races.get(task.race, frozenset()) | {tid}
+        self._settings: dict[str, TaskSettings] = {}
+        self._templated: dict[str, bool] = {}
+        self._visible: dict[str, tuple[str, ...]] | None = None
+
+    def settings(self, task_id: str) -> TaskSettings:
+        found = self._settings.get(task_id)
+        if found is None:
+            found = self._settings[task_id] = self.definitions.task_settings(
+                self.workflow_id, task_id
+            )
+        return found
+
+    def templated(self, task_id: str) -> bool:
+        """Whether any string of the task (env included) holds template syntax."""
+        found = self._templated.get(task_id)
+        if found is None:
+            task = self.workflow.task[task_id]
+            env = self.settings(task_id).env
+            found = self._templated[task_id] = _task_has_templates(task) or has_templates(env)
+        return found
+
+    def visible(self, task_id: str) -> tuple[str, ...]:
+        """The ids a task finds in ``outputs``: its ancestors, and races made only of them."""
+        if self._visible is None:
+            self._visible = self._compute_visible()
+        return self._visible[task_id]
+
+    def _compute_visible(self) -> dict[str, tuple[str, ...]]:
+        ancestors: dict[str, frozenset[str]] = {}
+        for tid in self.graph.order:
+            found: set[str] = set()
+            for up in self.graph.upstream[tid]:
+                found.add(up)
+                found |= ancestors[up]
+            ancestors[tid] = frozenset(found)
+        return {tid: self._with_races(ancestors[tid]) for tid in self.graph.order}
+
+    def _with_races(self, ancestors: frozenset[str]) -> tuple[str, ...]:
+        races = [race for race, members in self.races.items() if members <= ancestors]
+        return (*ancestors, *races)
