@@ -246,6 +246,14 @@ def test_non_utf8_file_names_the_byte() -> None:
     assert "UTF-8" in problem.message
 
 
+def test_config_glob_matching_nothing_is_located(tmp_path: Path) -> None:
+    config = _write(tmp_path / "tapri.toml", '[daemon]\nworkflows = ["defs/*.toml"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_definitions(load_settings(config, environ=EMPTY_ENV))
+    [problem] = caught.value.problems
+    assert (problem.line, problem.key) == (2, "daemon.workflows")
+
+
 def test_missing_definitions_file(tmp_path: Path) -> None:
     [problem] = _problems(tmp_path / "none.toml")
     assert problem.message == "file not found"

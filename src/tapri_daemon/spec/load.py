@@ -94,12 +94,12 @@ def _no_files(settings: LoadedSettings) -> Problem:
     config = settings.paths.config_file
     if config is None:
         return file_problem(settings.paths.base_dir / "workflows.toml", "file not found")
+    source = read_source(config)
+    message = "matches no definitions file"
+    if isinstance(source, Source):
+        return source.problem(("daemon", "workflows"), message)
     return Problem(
-        file=shown_path(config),
-        line=None,
-        col=None,
-        key="daemon.workflows",
-        message="matches no definitions file",
+        file=shown_path(config), line=None, col=None, key="daemon.workflows", message=message
     )
 
 

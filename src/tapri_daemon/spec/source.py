@@ -6,6 +6,7 @@ TOML syntax) comes back as one located ``Problem`` instead of a ``Source``.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass
@@ -35,8 +36,13 @@ class Source:
     path: Path
     shown: str
     raw: bytes
+    text: str
     data: dict[str, Any]
-    index: KeyIndex
+
+    @functools.cached_property
+    def index(self) -> KeyIndex:
+        """Key positions, scanned on first use (only files with problems need them)."""
+        return index_toml(self.text)
 
     def problem(self, key: KeyPath, message: str, severity: Severity = "error") -> Problem:
         """A problem at ``key`` (or at its nearest recorded enclosing key)."""
@@ -89,7 +95,7 @@ def parse_source(path: Path, raw: bytes) -> Source | Problem:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return _syntax_problem(path, text, str(exc))
-    return Source(path=path, shown=shown_path(path), raw=raw, data=data, index=index_toml(text))
+    return Source(path=path, shown=shown_path(path), raw=raw, text=text, data=data)
 
 
 def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> Problem:
