@@ -9,11 +9,12 @@ every line on stdout is one valid JSON object whatever a task printed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Final, Literal
 
 import structlog
@@ -31,6 +32,8 @@ TASK_RETRYING: Final = "task.retrying"
 TASK_FINISHED: Final = "task.finished"
 TASK_SKIPPED: Final = "task.skipped"
 TASK_LOST: Final = "task.lost"
+TASK_KILLED: Final = "task.killed"
+EXECUTOR_ERROR: Final = "executor.error"
 FIRE_LATE: Final = "fire.late"
 FIRE_RECORDED: Final = "fire.recorded"
 FIRE_SKIPPED: Final = "fire.skipped"
@@ -119,15 +122,50 @@ def _file_handler(path: str, level: int) -> logging.Handler:
     return handler
 
 
-def configure(fmt: Format = "auto", level: str = "info", log_file: str | None = None) -> None:
-    """Route structlog and stdlib logging to one stdout handler (and an optional file)."""
+Observer = Callable[[EventDict], None]
+"""Sees every tapri event of level info and above, whatever the configured level."""
+
+
+def _observing(observers: Sequence[Observer]) -> Any:
+    def processor(_: Any, __: str, event: EventDict) -> EventDict:
+        for observe in observers:
+            with contextlib.suppress(Exception):  # an observer never breaks logging
+                observe(event)
+        return event
+
+    return processor
+
+
+def _level_gate(numeric: int) -> Any:
+    def processor(_: Any, __: str, event: EventDict) -> EventDict:
+        if _LEVELS.get(str(event.get("level", "info")), 20) < numeric:
+            raise structlog.DropEvent
+        return event
+
+    return processor
+
+
+def configure(
+    fmt: Format = "auto",
+    level: str = "info",
+    log_file: str | None = None,
+    observers: Sequence[Observer] = (),
+) -> None:
+    """Route structlog and stdlib logging to one stdout handler (and an optional file).
+
+    ``observers`` (e.g. ``metrics.Metrics.observe``) see every event at info and above
+    before the level filter, so metrics keep counting when the log level is "warning".
+    """
     journal = bool(os.environ.get("JOURNAL_STREAM")) and fmt != "console"
     numeric = _LEVELS[level]
     pre = [*_shared_processors(), *([_journal_prefix] if journal else [])]
+    watch = [_observing(observers), _level_gate(numeric)] if observers else []
     structlog.configure(
-        processors=[*pre, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*pre, *watch, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            min(numeric, _LEVELS["info"]) if observers else numeric
+        ),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stdout)
