@@ -16,7 +16,8 @@
     │   └── StateDirLockedError     another daemon holds the state dir
     ├── ControlError                the daemon refused or failed a control request
     │   └── DaemonNotRunningError   exit_code 3: nothing listens on the control socket
-    └── NotifyError                 a notification could not be delivered
+    ├── NotifyError                 a notification could not be delivered
+    └── MetricsError                [metrics] is enabled but cannot be served
 
 Callers catch ``TapriError`` at the composition roots (CLI, daemon) and turn it into a
 message and ``exit_code``; nothing below them prints.
@@ -198,3 +199,11 @@ class NotifyError(TapriError):
         self.notifier = notifier
         self.reason = reason
         super().__init__(f'notifier "{notifier}": {reason}')
+
+
+class MetricsError(TapriError):
+    """The metrics endpoint cannot be served (prometheus-client missing, address in use)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"metrics: {reason}")
