@@ -219,6 +219,8 @@ def test_outputs_in_defaults_are_refused() -> None:
         ("{{ data_interval_start }} {{ data_interval_end }}", None),
         ("{{ previous_business_day }} {{ next_business_day }}", None),
         ("{% for i in range(3) %}{{ i }}{% endfor %}", None),
+        ("{% set x = params.limit %}{{ x }} {{ y }}", 'unknown template variable "y"'),
+        ("{{ ds | default('none') | upper }}", None),
         ("{{ params['limit'] }}", None),
         ("{{ params['nope'] }}", "unknown param"),
         ("{{ unclosed ", "does not parse"),

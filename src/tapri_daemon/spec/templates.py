@@ -11,6 +11,7 @@ Defaults' env values cannot use ``outputs`` (they apply to tasks at every positi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -41,6 +42,19 @@ TEMPLATE_NAMES = frozenset(
 )
 _ENV = SandboxedEnvironment()
 _MARKERS = ("{{", "{%", "{#")
+_BINDING_NODES = (
+    nodes.For,
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.With,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Block,
+)
+"""Constructs that bind names; only templates with one need jinja2's full scope analysis."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,38 +68,59 @@ class Scope:
     outputs_refused: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Analysis:
+    syntax_error: str | None = None
+    free_names: tuple[str, ...] = ()
+    member_refs: tuple[tuple[str, str], ...] = ()
+
+
 def template_problems(text: str, scope: Scope) -> list[str]:
     """The problems of one string (empty when it has no template or a fine one)."""
     if not any(marker in text for marker in _MARKERS):
         return []
-    try:
-        tree = _ENV.parse(text)
-    except TemplateSyntaxError as exc:
-        return [f"template does not parse: {exc.message} (in {text!r})"]
-    problems = [_unknown(name) for name in _free_names(tree) if name not in TEMPLATE_NAMES]
-    for root, attr in _member_refs(tree):
+    analysis = _analyse(text)
+    if analysis.syntax_error is not None:
+        return [f"template does not parse: {analysis.syntax_error} (in {text!r})"]
+    problems = [_unknown(name) for name in analysis.free_names if name not in TEMPLATE_NAMES]
+    for root, attr in analysis.member_refs:
         problems += _member_problem(root, attr, scope)
     return problems
 
 
-def _free_names(tree: nodes.Template) -> list[str]:
-    names = jinja2.meta.find_undeclared_variables(tree) - set(_ENV.globals)
-    return sorted(names)
+@functools.lru_cache(maxsize=4096)
+def _analyse(text: str) -> _Analysis:
+    """Parse once per distinct text (the same templates recur across tasks)."""
+    try:
+        tree = _ENV.parse(text)
+    except TemplateSyntaxError as exc:
+        return _Analysis(syntax_error=exc.message or "syntax error")
+    every = list(tree.find_all(nodes.Node))
+    return _Analysis(free_names=_free_names(tree, every), member_refs=tuple(_member_refs(every)))
+
+
+def _free_names(tree: nodes.Template, every: list[nodes.Node]) -> tuple[str, ...]:
+    """Names read but never set inside the template (minus jinja2's globals)."""
+    if any(isinstance(node, _BINDING_NODES) for node in every):
+        names = set(jinja2.meta.find_undeclared_variables(tree))
+    else:
+        names = {n.name for n in every if isinstance(n, nodes.Name) and n.ctx == "load"}
+    return tuple(sorted(names - set(_ENV.globals)))
 
 
 def _unknown(name: str) -> str:
     return f'unknown template variable "{name}"{suggest(name, TEMPLATE_NAMES)}'
 
 
-def _member_refs(tree: nodes.Template) -> Iterator[tuple[str, str]]:
+def _member_refs(every: list[nodes.Node]) -> Iterator[tuple[str, str]]:
     """(root, member) for every ``params.x`` / ``outputs["x"]`` style reference."""
-    for node in tree.find_all(nodes.Getattr):
-        if _root_name(node.node):
+    for node in every:
+        if isinstance(node, nodes.Getattr) and _root_name(node.node):
             yield node.node.name, node.attr
-    for item in tree.find_all(nodes.Getitem):
-        arg = item.arg
-        if _root_name(item.node) and isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-            yield item.node.name, arg.value
+        elif isinstance(node, nodes.Getitem) and _root_name(node.node):
+            arg = node.arg
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                yield node.node.name, arg.value
 
 
 def _root_name(node: nodes.Node) -> TypeGuard[nodes.Name]:
