@@ -201,3 +201,39 @@ async def test_durable_across_reopen_with_every_kind(tmp_path: Path) -> None:
         assert await store.paused() == {"wf"}
         assert (await store.last_fires())["wf"].status is FireStatus.MISSED
         assert await store.finished_runs_before(T0 + timedelta(1)) == [run("r1", RunState.SUCCESS)]
+
+
+async def test_readers_retry_while_the_file_is_locked(tmp_path: Path) -> None:
+    db = tmp_path / "tapri.db"
+    async with SQLiteStore.open(db) as store:
+        await store.set_paused("wf", True)
+    # An exclusive-mode writer shuts every reader out until it commits.
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO paused VALUES ('other', 1)")
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        holder.execute("COMMIT")
+        holder.close()
+
+    releasing = asyncio.create_task(release_later())
+    async with SQLiteStore.open(db, readonly=True, busy_timeout=0.01) as reader:
+        assert await reader.paused() == {"wf", "other"}
+    await releasing
+
+
+async def test_reads_give_up_with_a_store_error(tmp_path: Path) -> None:
+    db = tmp_path / "tapri.db"
+    async with SQLiteStore.open(db):
+        pass
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            await SQLiteStore.connect(db, readonly=True, busy_timeout=0.01)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

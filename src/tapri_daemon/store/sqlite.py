@@ -20,11 +20,11 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -47,7 +47,9 @@ from tapri_daemon.store.writer import GroupCommitWriter, Statement, WriterStats
 Synchronous = Literal["NORMAL", "FULL"]
 DIR_MODE = 0o750
 FILE_MODE = 0o600
+READ_RETRIES = 10
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+T = TypeVar("T")
 
 
 def prepare_folder(folder: Path) -> None:
@@ -82,6 +84,18 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
         raise StoreError(str(path), f"cannot switch to WAL mode (got {row})")
 
 
+async def retry_busy(action: Callable[[], Awaitable[T]], retries: int = READ_RETRIES) -> T:
+    """Run a read again while SQLite says busy/locked (after busy_timeout), with backoff."""
+    for attempt in range(retries):
+        try:
+            return await action()
+        except sqlite3.Error as exc:
+            if not _busy(exc):
+                raise
+            await asyncio.sleep(min(0.01 * 2**attempt, 0.5))
+    return await action()
+
+
 def _readonly_uri(path: Path) -> str:
     if not path.is_file():
         raise StoreError(str(path), "no store here (nothing has run yet)")
@@ -101,7 +115,7 @@ class SQLiteStore:
         path: Path,
         reader: aiosqlite.Connection,
         writer: GroupCommitWriter | None = None,
-        read_retries: int = 20,
+        read_retries: int = READ_RETRIES,
     ) -> None:
         self.path = path
         self._reader = reader
@@ -163,7 +177,7 @@ class SQLiteStore:
         reader = await aiosqlite.connect(_readonly_uri(path), uri=True, isolation_level=None)
         try:
             await _pragmas(reader, busy_ms)
-            version = await schema.user_version(reader)
+            version = await retry_busy(lambda: schema.user_version(reader))
             schema.check_version(str(path), version)
             if version == 0:
                 raise StoreError(str(path), "not a tapri store (no schema)")
@@ -222,14 +236,13 @@ class SQLiteStore:
         return await self._writer.write(*statements, counted=counted)
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        for retry in range(self._read_retries + 1):
-            try:
-                return list(await self._reader.execute_fetchall(sql, params))
-            except sqlite3.Error as exc:
-                if not _busy(exc) or retry == self._read_retries:
-                    raise StoreError(str(self.path), f"read failed: {exc}") from exc
-                await asyncio.sleep(min(0.01 * 2**retry, 0.5))
-        raise AssertionError("unreachable")
+        async def fetch() -> list[Any]:
+            return list(await self._reader.execute_fetchall(sql, params))
+
+        try:
+            return await retry_busy(fetch, self._read_retries)
+        except sqlite3.Error as exc:
+            raise StoreError(str(self.path), f"read failed: {exc}") from exc
 
     # writes
 
