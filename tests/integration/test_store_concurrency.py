@@ -88,7 +88,7 @@ async def read_while(writer: subprocess.Popen[str], db: Path) -> int:
     return reads
 
 
-def test_readers_and_cli_while_a_process_commits(tmp_path: Path) -> None:
+def test_a_reader_while_a_process_commits(tmp_path: Path) -> None:
     state = tmp_path / "state"
     db = state / "tapri.sqlite3"
     writer = start_writer(db, seconds=4, rate=120)

@@ -109,7 +109,7 @@ def plain(renderable: RenderableType, width: int = 100) -> str:
 SNAPSHOT = """\
 run tatkal__20250310T043000Z_3fa2c1
 workflow tatkal · state failed · trigger schedule
-logical 2025-03-10 10:00:00 · started 2025-03-10 09:59:55 · took 9.00s · times in Asia/Kolkata
+logical 2025-03-10 10:00:00 · started 2025-03-10 09:59:55 · took 9.00s
 reason: 1 task failed: notify
 
  task          state     tries   started    took    output / reason
@@ -118,7 +118,7 @@ reason: 1 task failed: notify
  book_ticket   success   2       10:00:00   3.50s   PNR 4521
  notify        failed    1       10:00:03   500ms   exit 2
 
-timeline
+timeline (times in Asia/Kolkata)
                09:59:55.000          09:59:59.500          10:00:04.000
                ├───────────────────────────┼──────────────────────────┤
 login #1       █████████████                  ┊                         success 2.00s

@@ -46,7 +46,8 @@ def _now() -> datetime:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """The terminal's width on a TTY; 120 columns into a pipe or file."""
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _db(ctx: CliContext) -> Path:
@@ -111,7 +112,8 @@ def runs(
     elif not found:
         click.echo("no runs match")
     else:
-        _console().print(runs_table(found, zones.zone(ctx.settings().default_timezone)))
+        tz = zones.zone(ctx.settings().default_timezone)
+        _console().print(runs_table(found, tz, workflow=workflow is None))
 
 
 # show

@@ -20,7 +20,7 @@ def header(run: RunRecord, tz: tzinfo) -> Group:
     facts.append(f" · trigger {run.trigger}")
     times = Text(
         f"logical {local(run.logical_date, tz)} · started {local(run.started_at, tz)} "
-        f"· took {span(run.started_at, run.ended_at)} · times in {tz}"
+        f"· took {span(run.started_at, run.ended_at)}"
     )
     lines = [title, facts, times]
     if run.reason:
@@ -40,6 +40,6 @@ def show_run(
     return Group(
         header(run, tz),
         tasks_table(tasks, tz),
-        Text("timeline", style="bold"),
+        Text.assemble(("timeline", "bold"), f" (times in {tz})"),
         gantt(run, attempts, now=now, tz=tz, width=width),
     )

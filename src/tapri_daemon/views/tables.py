@@ -54,20 +54,23 @@ def styled(state: str) -> Text:
     return Text(state, style=state_style(state))
 
 
-def runs_table(runs: Sequence[RunRecord], tz: tzinfo) -> Table:
+def runs_table(runs: Sequence[RunRecord], tz: tzinfo, *, workflow: bool = True) -> Table:
+    """Runs, one a row; ``workflow=False`` leaves out the workflow (a filtered list)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("run", "workflow", "state", "trigger", "logical date", "started", "took"):
-        table.add_column(name, no_wrap=True)
+    names = ["run", "workflow", "state", "trigger", "logical date", "took"]
+    if not workflow:
+        names.remove("workflow")
+    for name in names:
+        table.add_column(name, no_wrap=True, min_width=len(name))
     for run in runs:
-        table.add_row(
-            run.run_id,
-            run.workflow,
+        cells: list[str | Text] = [run.run_id, run.workflow] if workflow else [run.run_id]
+        cells += [
             styled(str(run.state)),
             str(run.trigger),
             local(run.logical_date, tz),
-            local(run.started_at, tz),
             span(run.started_at, run.ended_at),
-        )
+        ]
+        table.add_row(*cells)
     return table
 
 
