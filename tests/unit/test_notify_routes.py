@@ -23,7 +23,12 @@ def definitions() -> Definitions:
                         "extract": {"command": "true"},
                         "upload": {
                             "command": "true",
-                            "notify": {"on_failure": ["biz", "ops"], "on_retry": ["lead"]},
+                            "notify": {
+                                "on_failure": ["biz", "ops"],
+                                "on_retry": ["lead"],
+                                "on_success": ["lead"],
+                                "on_late": ["lead"],
+                            },
                         },
                     },
                 }
@@ -56,9 +61,19 @@ def test_a_failed_run_adds_the_routes_of_its_failed_tasks_once_each() -> None:
     assert notifier_names(defs, other) == ["ops"]
 
 
+def test_a_succeeded_run_reaches_the_success_routes_of_its_tasks() -> None:
+    assert notifier_names(definitions(), event(EventKind.RUN_SUCCEEDED)) == ["lead"]
+
+
+def test_late_events_reach_task_routes_only_when_about_that_task() -> None:
+    defs = definitions()
+    late = EventKind.DEADLINE_MISSED
+    assert notifier_names(defs, event(late, task_id="upload")) == ["biz", "lead"]
+    assert notifier_names(defs, event(late)) == ["biz"]
+
+
 def test_events_without_a_route_or_workflow_reach_nobody() -> None:
     defs = definitions()
-    assert notifier_names(defs, event(EventKind.RUN_SUCCEEDED)) == []
-    assert notifier_names(defs, event(EventKind.DEADLINE_MISSED, task_id="upload")) == ["biz"]
+    assert notifier_names(defs, event(EventKind.FIRES_MISSED)) == []
     gone = Event(kind=EventKind.RUN_FAILED, workflow="deleted", at=AT)
     assert notifier_names(defs, gone) == []

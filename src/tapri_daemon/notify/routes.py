@@ -1,9 +1,12 @@
 """Which notifiers hear an event: workflow routes plus the routes of the tasks concerned.
 
-Pure. The route of an event kind is a field of ``model.NotifyRoutes``; a task's routes add
-to its workflow's for events about that task (``Event.task_id``), and for a failed run,
-the routes of each task in ``details["failed_tasks"]`` add too (a task's ``on_failure``
-hears about the run its failure failed).
+Pure. The route of an event kind is a field of ``model.NotifyRoutes``. A task's routes add
+to its workflow's for the events that concern the task:
+
+- an event about the task (``Event.task_id``): a retry, a late fire, its deadline;
+- a failed run, for each task in ``details["failed_tasks"]`` (a task's ``on_failure``
+  hears about the run its failure failed);
+- a succeeded or recovered run, for every task of the workflow (each one finished well).
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ ROUTE_OF: Final = {
 }
 
 
-def tasks_concerned(event: Event) -> list[str]:
-    """The task the event is about, or the failed tasks of a failed run."""
+def tasks_concerned(event: Event, workflow: model.Workflow) -> list[str]:
+    """The tasks whose own routes hear ``event`` too."""
     if event.task_id:
         return [event.task_id]
     if event.kind is EventKind.RUN_FAILED:
         return [str(f["task"]) for f in failures(event)]
+    if event.kind in (EventKind.RUN_SUCCEEDED, EventKind.RUN_RECOVERED):
+        return list(workflow.task)
     return []
 
 
@@ -41,7 +46,7 @@ def notifier_names(definitions: model.Definitions, event: Event) -> list[str]:
         return []
     route = ROUTE_OF[event.kind]
     names: list[str] = list(getattr(workflow.notify, route))
-    for task_id in tasks_concerned(event):
+    for task_id in tasks_concerned(event, workflow):
         task = workflow.task.get(task_id)
         if task is not None:
             names.extend(getattr(task.notify, route))
