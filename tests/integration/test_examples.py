@@ -5,7 +5,10 @@
 ``tapri run WF --json`` against a fresh state directory. The runs use a copy of
 ``workflows.toml`` and ``examples/`` in a temporary folder, so the orders database and
 anything else a run writes stay out of the checkout; the layout (and so every relative
-path in the file) is the same as in the repository.
+path in the file) is the same as in the repository. They run from an unrelated, empty
+working directory (as under systemd, whose services start in ``/``), so a relative path
+that is taken from the process's working directory instead of the workflow file's folder
+shows up as a failure.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ WORKFLOWS = (
 )
 
 
-def tapri(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def tapri(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tapri_daemon", *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
