@@ -1,0 +1,97 @@
+"""How one attempt runs: the Dispatcher routes an AttemptRequest to the executor of its kind.
+
+    command, shell   command.py (+ process.py, group.py, capture.py)   a process group
+    python           python.py (+ worker.py)       async on the loop, sync in a worker process
+    sql              sql.py                        SQLite through aiosqlite
+    http             http.py                       one shared httpx.AsyncClient
+
+Every executor ends an attempt with an AttemptResult: failures never raise (an unexpected
+error inside an executor becomes a failed attempt and an ``executor.error`` log line);
+only cancellation of the caller propagates, after everything the attempt started stopped.
+See docs/executors.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+
+import httpx
+
+from tapri_daemon import logs
+from tapri_daemon.executors import output
+from tapri_daemon.executors.command import CommandExecutor
+from tapri_daemon.executors.group import Hub
+from tapri_daemon.executors.http import HttpExecutor
+from tapri_daemon.executors.python import PythonExecutor
+from tapri_daemon.executors.sql import SqlExecutor
+from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, AttemptResult, Outcome
+
+__all__ = ["Dispatcher"]
+
+Route = Callable[[AttemptRequest, AttemptObserver], Awaitable[AttemptResult]]
+log = logs.get_logger("tapri.executors")
+
+
+class Dispatcher:
+    """The Executor the engine uses; one per daemon (or per ``tapri run``).
+
+    Creating it makes this process a child subreaper and raises its soft open-file limit
+    to the hard one (see executors/system.py). ``aclose()`` closes the HTTP client and
+    removes the scratch folder that holds ``$TAPRI_OUTPUT`` files.
+    """
+
+    def __init__(
+        self,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        python_path: Sequence[str] = (),
+    ) -> None:
+        self.hub = Hub()
+        self._scratch = tempfile.mkdtemp(prefix="tapri-attempts-")
+        self._http = HttpExecutor(http_transport)
+        commands = CommandExecutor(self.hub, self._scratch)
+        self._routes: dict[str, Route] = {
+            "command": commands.execute,
+            "shell": commands.execute,
+            "python": PythonExecutor(self.hub, self._scratch, python_path).execute,
+            "sql": SqlExecutor().execute,
+            "http": self._http.execute,
+        }
+
+    async def execute(self, request: AttemptRequest, observer: AttemptObserver) -> AttemptResult:
+        started = time.time_ns()
+        kind = request.task.kind
+        try:
+            return await self._routes[kind](request, observer)
+        except Exception as exc:
+            log.error(
+                logs.EXECUTOR_ERROR,
+                workflow=request.run.workflow,
+                run_id=request.run.run_id,
+                task_id=request.task_id,
+                attempt=request.attempt,
+                kind=kind,
+                error=output.clean_error(f"{type(exc).__name__}: {exc}", request.secrets),
+            )
+            error = f"internal error in the {kind} executor: {type(exc).__name__}: {exc}"
+            return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self.hub.sweep()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    async def __aenter__(self) -> Dispatcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,116 @@
+"""command and shell tasks: ``request.argv`` run as one process group; output rules.
+
+Output of a successful attempt: the JSON document in ``$TAPRI_OUTPUT`` if the task wrote
+that file (anything else there fails the attempt), else the last non-empty stdout line,
+parsed as JSON when it is JSON (``42``, ``{"rows": 3}``, ``"text"``) and kept as text when
+not. No stdout at all gives ``null``. Either over ``output_limit`` bytes fails the attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+
+from tapri_daemon.executors import output
+from tapri_daemon.executors.capture import LastLine, LogCapture
+from tapri_daemon.executors.group import Hub
+from tapri_daemon.executors.output import Checked
+from tapri_daemon.executors.process import ProcessEnd, SpawnFailed, attempt_env, supervise
+from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, AttemptResult, Outcome
+
+OUTPUT_FILE = "TAPRI_OUTPUT"
+
+
+def read_capped(path: str, limit: int) -> bytes | None:
+    """Up to ``limit + 1`` bytes of a file (enough to tell it is too big); None if absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        parts: list[bytes] = []
+        size = 0
+        while size <= limit:
+            part = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def take_output(request: AttemptRequest, path: str, last: LastLine) -> Checked:
+    raw = read_capped(path, request.output_limit)
+    if raw is not None:
+        return output.from_json_bytes(raw, request.output_limit, request.secrets, "$TAPRI_OUTPUT")
+    if last.over:
+        return Checked(
+            error=f"the last stdout line is over the output limit of {request.output_limit} bytes"
+        )
+    if last.line is None:
+        return Checked()
+    return output.from_line(last.line, request.output_limit, request.secrets)
+
+
+class CommandExecutor:
+    """command and shell attempts (the argv is already rendered by the engine)."""
+
+    def __init__(self, hub: Hub, scratch: str) -> None:
+        self._hub = hub
+        self._scratch = scratch
+
+    async def execute(self, request: AttemptRequest, observer: AttemptObserver) -> AttemptResult:
+        started = time.time_ns()
+        if not request.argv:
+            return output.finished(Outcome.FAILED, started, error="the task has no command")
+        token = secrets.token_hex(12)
+        out_path = os.path.join(self._scratch, f"{token}.json")
+        capture = LogCapture(request.log_path, request.log_limit)
+        last = LastLine(request.output_limit)
+        env = attempt_env(request, token, {OUTPUT_FILE: out_path})
+        try:
+            end = await supervise(
+                self._hub,
+                request,
+                observer,
+                argv=request.argv,
+                env=env,
+                capture=capture,
+                last=last,
+            )
+            return _result(request, end, started, take_output(request, out_path, last))
+        except SpawnFailed as exc:
+            return output.finished(Outcome.FAILED, started, error=str(exc), secrets=request.secrets)
+        finally:
+            _unlink(out_path)
+
+
+def _result(
+    request: AttemptRequest, end: ProcessEnd, started: int, taken: Checked
+) -> AttemptResult:
+    outcome, code, error = Outcome.SUCCESS, end.code, taken.error
+    if end.timed_out:
+        outcome, code, error = Outcome.TIMEOUT, None, f"timed out after {request.timeout:g} s"
+    elif end.code != 0:
+        outcome, error = Outcome.FAILED, output.exit_error(end.code)
+    elif taken.error is not None:
+        outcome = Outcome.FAILED
+    return output.finished(
+        outcome,
+        started,
+        output=taken.value if outcome is Outcome.SUCCESS else None,
+        exit_code=code,
+        error=error,
+        killed=end.killed,
+        process=end.info,
+        secrets=request.secrets,
+    )
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

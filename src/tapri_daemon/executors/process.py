@@ -1,0 +1,236 @@
+"""Running one attempt's process: environment, pipes into the log, timeout, cancellation.
+
+The process gets its own session and process group, stdin from /dev/null and a clean
+environment (``attempt_env``). Its stdout and stderr are two pipes (so the last stdout line
+can be told apart) read on event-loop callbacks in 64 KiB chunks into one log file. The
+attempt ends when the main process exits, not at pipe EOF: after the exit, whatever it left
+running is stopped (``Hub.leftovers``), the pipes are drained without waiting (at most
+``_DRAIN_LIMIT`` bytes) and closed, so a grandchild holding stdout cannot hang it.
+
+Timeout (``request.timeout``) and cancellation of the caller both stop the whole tree (see
+``group.py``) inside a shielded cancel scope; cancellation is then re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from tapri_daemon import logs
+from tapri_daemon.executors.capture import LastLine, LogCapture, Masker
+from tapri_daemon.executors.group import TOKEN_NAME, Hub, Tracked
+from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, ProcessInfo
+
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL")
+"""Taken from the daemon's environment when set there; nothing else leaks through."""
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+CHUNK = 1 << 16
+_BURST = 16
+_DRAIN_LIMIT = 1 << 20
+_SPAWN_PATIENCE = 60.0
+_OUT_OF_FILES = (errno.EMFILE, errno.ENFILE)
+
+log = logs.get_logger("tapri.executors")
+
+
+def attempt_env(
+    request: AttemptRequest, token: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The base variables, then ``request.env``, then tapri's own (which always win)."""
+    env = {name: os.environ[name] for name in BASE_ENV if name in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(request.env)
+    env.update(
+        TAPRI_WORKFLOW=request.run.workflow,
+        TAPRI_RUN_ID=request.run.run_id,
+        TAPRI_TASK_ID=request.task_id,
+        TAPRI_ATTEMPT=str(request.attempt),
+        TAPRI_LOGICAL_DATE=request.run.logical_date.isoformat(),
+    )
+    env[TOKEN_NAME] = token
+    if request.fire_at_ns is not None:
+        env["TAPRI_FIRE_AT_NS"] = str(request.fire_at_ns)
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessEnd:
+    """How an attempt's process ended."""
+
+    code: int | None
+    """os.waitstatus_to_exitcode: -N when killed by signal N; None if never known."""
+    timed_out: bool
+    killed: int
+    info: ProcessInfo
+
+
+class SpawnFailed(Exception):
+    """The process could not start (not a task outcome yet: the caller builds one)."""
+
+
+class Streams:
+    """Reads stdout and stderr into the log (and stdout into ``last``) on loop callbacks."""
+
+    def __init__(
+        self,
+        capture: LogCapture,
+        fds: tuple[int, int],
+        secrets: Sequence[str],
+        last: LastLine | None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._capture = capture
+        self._out, self._err = fds
+        self._open = set(fds)
+        self._maskers = {fd: Masker(secrets) for fd in fds}
+        self._last = last
+        for fd in fds:
+            os.set_blocking(fd, False)
+            self._loop.add_reader(fd, self._readable, fd)
+
+    def _readable(self, fd: int) -> None:
+        try:
+            for _ in range(_BURST):
+                data = os.read(fd, CHUNK)
+                if not data:
+                    self._stop(fd)
+                    break
+                self._feed(fd, data)
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._stop(fd)
+        self._capture.flush()
+
+    def _feed(self, fd: int, data: bytes) -> None:
+        masked = self._maskers[fd].feed(data)
+        self._capture.write(masked)
+        if fd == self._out and self._last is not None:
+            self._last.feed(masked)
+
+    def _stop(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            self._loop.remove_reader(fd)
+
+    def drain(self) -> None:
+        """Take what is already in the pipes, without waiting for EOF."""
+        budget = _DRAIN_LIMIT
+        for fd in sorted(self._open):
+            with contextlib.suppress(OSError):
+                while budget > 0:
+                    data = os.read(fd, CHUNK)
+                    if not data:
+                        break
+                    budget -= len(data)
+                    self._feed(fd, data)
+
+    def close(self) -> None:
+        for fd in (self._out, self._err):
+            self._stop(fd)
+            os.close(fd)
+            rest = self._maskers[fd].flush()
+            self._capture.write(rest)
+            if fd == self._out and self._last is not None:
+                self._last.feed(rest)
+        if self._last is not None:
+            self._last.finish()
+        self._capture.close()
+
+
+async def _spawn(
+    hub: Hub, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, token: str
+) -> tuple[Tracked, int, int]:
+    """Spawn, waiting while the process is out of file descriptors."""
+    give_up = time.monotonic() + _SPAWN_PATIENCE
+    while True:
+        try:
+            return hub.spawn(argv, env, cwd, token)
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_FILES or time.monotonic() > give_up:
+                raise SpawnFailed(f"cannot start {argv[0]!r}: {exc}") from None
+        except (ValueError, subprocess.SubprocessError) as exc:
+            raise SpawnFailed(f"cannot start {argv[0]!r}: {exc}") from None
+        await anyio.sleep(0.05)
+
+
+def _bind(request: AttemptRequest) -> dict[str, object]:
+    return {
+        "workflow": request.run.workflow,
+        "run_id": request.run.run_id,
+        "task_id": request.task_id,
+        "attempt": request.attempt,
+    }
+
+
+async def _stop(hub: Hub, tracked: Tracked, request: AttemptRequest, reason: str) -> int:
+    killed = await hub.stop(tracked, request.kill_grace)
+    await tracked.watch.wait()
+    survivors = hub.survivors(tracked)
+    log.warning(
+        logs.TASK_KILLED, **_bind(request), reason=reason, killed=killed, survivors=survivors
+    )
+    return killed
+
+
+async def _wait(
+    hub: Hub, tracked: Tracked, request: AttemptRequest, capture: LogCapture
+) -> tuple[bool, int]:
+    """Wait for the main process (or the timeout), then stop what is left."""
+    with anyio.move_on_after(request.timeout) as scope:
+        await tracked.watch.wait()
+    timed_out = scope.cancelled_caught
+    with anyio.CancelScope(shield=True):
+        if timed_out:
+            capture.note(f"timed out after {request.timeout:g} s; stopping the process group")
+            killed = await _stop(hub, tracked, request, "timeout")
+        else:
+            killed = await hub.leftovers(tracked, request.kill_grace)
+            if killed:
+                capture.note(f"stopped {killed} process(es) left running after the task exited")
+    return timed_out, killed
+
+
+async def supervise(
+    hub: Hub,
+    request: AttemptRequest,
+    observer: AttemptObserver,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    capture: LogCapture,
+    last: LastLine | None = None,
+) -> ProcessEnd:
+    """Run ``argv`` as the attempt's process; raises SpawnFailed or the caller's cancel."""
+    token = env[TOKEN_NAME]
+    async with hub.slots:
+        tracked, out_fd, err_fd = await _spawn(hub, argv, env, request.cwd, token)
+        info = ProcessInfo(
+            pid=tracked.pid,
+            pgid=tracked.pid,
+            start_time=tracked.start_time,
+            spawned_ns=time.time_ns(),
+        )
+        streams = Streams(capture, (out_fd, err_fd), request.secrets, last)
+        try:
+            await observer.spawned(info)
+            timed_out, killed = await _wait(hub, tracked, request, capture)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                capture.note("cancelled; stopping the process group")
+                await _stop(hub, tracked, request, "cancelled")
+            raise
+        finally:
+            streams.drain()
+            streams.close()
+            hub.forget(tracked)
+    return ProcessEnd(code=tracked.watch.code, timed_out=timed_out, killed=killed, info=info)

@@ -1,0 +1,148 @@
+"""The worker process of a plain (sync) python task, and the argument rules of every one.
+
+Run by path, so it imports only the standard library:
+``python -P .../worker.py REQUEST RESULT``. REQUEST is a JSON file
+``{"target": "module:function", "python_path": [...], "kwargs": {...}}``; the worker
+imports the function, injects the arguments, calls it (an ``async def`` is run with
+``asyncio.run``) and writes RESULT: ``{"output": value}`` or ``{"error": "Type: message"}``.
+A traceback goes to stderr, which the executor captures into the attempt's log. The exit
+code is 0 whenever RESULT was written; anything else means the worker itself died.
+
+Arguments are injected by parameter name from the available mapping (params, outputs, run
+and the task's args keys); a function taking ``**kwargs`` gets all of them. A required
+parameter that is not available fails the attempt before the call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def split_target(target: str) -> tuple[str, str]:
+    module, _, function = target.partition(":")
+    return module, function
+
+
+def add_paths(paths: Sequence[str]) -> None:
+    """Append the python path entries (appended: a task module never shadows the stdlib)."""
+    for path in paths:
+        if path not in sys.path:
+            sys.path.append(path)
+
+
+def load(target: str, paths: Sequence[str]) -> Callable[..., Any]:
+    module_name, function = split_target(target)
+    add_paths(paths)
+    module = importlib.import_module(module_name)
+    found = getattr(module, function, None)
+    if found is None:
+        raise AttributeError(f"module {module_name!r} has no attribute {function!r}")
+    if not callable(found):
+        raise TypeError(f"{target} is not a function")
+    return found  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """Which arguments a function takes by name."""
+
+    names: frozenset[str]
+    required: tuple[str, ...]
+    takes_all: bool
+
+
+def plan(function: Callable[..., Any]) -> Plan:
+    import inspect
+
+    names: set[str] = set()
+    required: list[str] = []
+    takes_all = False
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is param.VAR_KEYWORD:
+            takes_all = True
+        elif param.kind is param.VAR_POSITIONAL:
+            continue
+        elif param.kind is param.POSITIONAL_ONLY:
+            if param.default is param.empty:
+                required.append(param.name)
+        else:
+            names.add(param.name)
+            if param.default is param.empty:
+                required.append(param.name)
+    return Plan(names=frozenset(names), required=tuple(required), takes_all=takes_all)
+
+
+def bind(
+    target: str, shape: Plan, available: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The keyword arguments to pass, or why the function cannot be called."""
+    missing = [name for name in shape.required if name not in available or name not in shape.names]
+    if missing:
+        offered = ", ".join(sorted(available)) or "nothing"
+        return {}, (
+            f"{target} needs the argument {missing[0]!r}, which tapri does not provide "
+            f"(it passes by name: {offered})"
+        )
+    if shape.takes_all:
+        return dict(available), None
+    return {name: value for name, value in available.items() if name in shape.names}, None
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _call(request: Mapping[str, Any]) -> dict[str, Any]:
+    target = request["target"]
+    function = load(target, request.get("python_path", ()))
+    kwargs, problem = bind(target, plan(function), request.get("kwargs", {}))
+    if problem is not None:
+        return {"error": problem}
+    value = function(**kwargs)
+    if hasattr(value, "__await__"):
+        import asyncio
+
+        value = asyncio.run(_awaited(value))
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return {"error": f"the return value is not JSON-serialisable: {exc}"}
+    return {"output": value}
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _write(path: str, result: Mapping[str, Any]) -> None:
+    text = json.dumps(result, allow_nan=False)
+    partial = path + ".part"
+    with open(partial, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(partial, path)
+
+
+def main(argv: Sequence[str]) -> int:
+    request_path, result_path = argv[1], argv[2]
+    with open(request_path, encoding="utf-8") as file:
+        request = json.load(file)
+    try:
+        result = _call(request)
+    except BaseException as exc:  # the task's exception, SystemExit included
+        import traceback
+
+        traceback.print_exc()
+        result = {"error": describe(exc)}
+    sys.stdout.flush()
+    _write(result_path, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
