@@ -103,7 +103,9 @@ def _readonly_uri(path: Path) -> str:
 
 
 def _busy(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
+    """SQLITE_BUSY / SQLITE_LOCKED, including extended codes such as BUSY_RECOVERY."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in _BUSY_CODES) or "locked" in str(exc)
 
 
 class SQLiteStore:
