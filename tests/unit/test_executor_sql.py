@@ -123,7 +123,7 @@ async def test_a_long_query_times_out_and_is_interrupted(
     dispatcher: Dispatcher, tmp_path: Path
 ) -> None:
     endless = (
-        "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n"  # noqa: E501
+        "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n"
     )
     result = await run(dispatcher, request_for(tmp_path, endless, timeout=0.3))
     assert result.outcome is Outcome.TIMEOUT
