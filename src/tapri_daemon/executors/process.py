@@ -224,10 +224,12 @@ async def supervise(
         try:
             await observer.spawned(info)
             timed_out, killed = await _wait(hub, tracked, request, capture)
-        except BaseException:
+        except BaseException as exc:
+            cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            reason = "cancelled" if cancelled else f"error: {type(exc).__name__}"
             with anyio.CancelScope(shield=True):
-                capture.note("cancelled; stopping the process group")
-                await _stop(hub, tracked, request, "cancelled")
+                capture.note(f"{reason}; stopping the process group")
+                await _stop(hub, tracked, request, reason)
             raise
         finally:
             streams.drain()
