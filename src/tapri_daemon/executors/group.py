@@ -1,12 +1,13 @@
 """Every process an attempt started: find them, stop them (TERM, grace, KILL), reap them.
 
-An attempt's main process leads its own session and process group (``start_new_session``)
-and carries ``TAPRI_ATTEMPT_TOKEN`` in its environment. Its processes are:
+An attempt's main process leads its own process group (``setpgid``, not a new session:
+see docs/executors.md) and carries ``TAPRI_ATTEMPT_TOKEN`` in its environment. Its
+processes are:
 
 - the main process and its descendants, walked through ``/proc/PID/task/TID/children``;
 - orphans: the daemon is a child subreaper (see ``system.py``), so a process whose parent
   exits is reparented to the daemon's main thread. A child of the daemon that the hub did
-  not spawn belongs to the attempt whose session or process group it is in, or whose token
+  not spawn belongs to the attempt whose process group it is in, or whose token
   its environment holds (``setsid``/daemonising keeps the environment); so do all its
   descendants. Without subreaper support, every process in /proc is checked the same way.
 
@@ -17,9 +18,9 @@ SIGKILL. ``Tracked.killed`` counts the distinct processes signalled while alive.
 
 Reaping: each main process is waited for by a thread blocked in ``waitpid`` (no file
 descriptor, unlike a pidfd). Orphans are the daemon's children too: one the hub signalled
-or whose session is a running attempt's is reaped as soon as it is a zombie; any other
-zombie child outside the daemon's own session (so not something another part of the daemon
-spawned plainly and will wait for) is reaped once it has stayed a zombie for
+or whose group is a running attempt's is reaped as soon as it is a zombie; any other
+zombie child outside the daemon's own process group (so not one another part of the
+daemon spawned plainly and will wait for) is reaped once it has stayed a zombie for
 ``STALE_ZOMBIE`` seconds, so a long-running daemon does not collect them.
 """
 
@@ -44,6 +45,7 @@ STALE_ZOMBIE = 2.0
 _FREEZE_ROUNDS = 50
 _KILL_WAIT = 5.0
 _OWNER_CACHE = 4096
+_ORPHAN_PASSES = 4
 
 Key = tuple[int, int]
 """(pid, start time): a process, even after its pid is reused."""
@@ -56,6 +58,14 @@ def _key(stat: ProcStat) -> Key:
 def _send(pid: int, sig: int) -> bool:
     try:
         os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
     return True
@@ -122,12 +132,12 @@ class Hub:
         self._owners: dict[Key, bytes | None] = {}
         self._victims: set[Key] = set()
         self._zombies: dict[Key, float] = {}
-        self._sid = os.getsid(0)
+        self._pgid = os.getpgid(0)
 
     def spawn(
         self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, token: str
     ) -> tuple[Tracked, int, int]:
-        """Start ``argv`` in a new session; return it with the stdout and stderr read ends."""
+        """Start ``argv`` in a new process group; return it with its stdout and stderr read ends."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -138,7 +148,7 @@ class Hub:
                 stderr=err_w,
                 env=dict(env),
                 cwd=cwd,
-                start_new_session=True,
+                process_group=0,
                 close_fds=True,
             )
         except BaseException:
@@ -158,15 +168,26 @@ class Hub:
     # finding
 
     def collect(self, tracked: Tracked) -> list[ProcStat]:
-        """Every living process of the attempt (main, descendants, attributed orphans)."""
-        roots = [stat for stat in self._orphans() if self._owns(tracked, stat)]
-        main = None if tracked.watch.reaped else procfs.read_stat(tracked.pid)
-        if main is not None and main.start_time == tracked.start_time and not main.zombie:
-            roots.append(main)
-        return self._descendants(roots)
+        """Every living process of the attempt (main, descendants, attributed orphans).
 
-    def _descendants(self, roots: list[ProcStat]) -> list[ProcStat]:
+        The main process's tree is walked before the daemon's children are read, and those
+        are read again until no new one appears: a process reparented to the daemon while
+        the walk runs is then seen in one place or the other.
+        """
         found: dict[int, ProcStat] = {}
+        main = None if tracked.watch.reaped else procfs.read_stat(tracked.pid)
+        if main is not None and main.start_time == tracked.start_time:
+            self._walk([main], found)
+        looked: set[int] = set()
+        for _ in range(_ORPHAN_PASSES):
+            fresh = [stat for stat in self._orphans() if stat.pid not in looked]
+            if not fresh:
+                break
+            looked.update(stat.pid for stat in fresh)
+            self._walk([stat for stat in fresh if self._owns(tracked, stat)], found)
+        return list(found.values())
+
+    def _walk(self, roots: list[ProcStat], found: dict[int, ProcStat]) -> None:
         stack = list(roots)
         while stack:
             stat = stack.pop()
@@ -177,7 +198,6 @@ class Hub:
                 child = procfs.read_stat(pid)
                 if child is not None:
                     stack.append(child)
-        return list(found.values())
 
     def _orphans(self) -> list[ProcStat]:
         """Living processes that may be an attempt's orphans; reaps stale zombies."""
@@ -197,7 +217,7 @@ class Hub:
         return living
 
     def _owns(self, tracked: Tracked, stat: ProcStat) -> bool:
-        if stat.sid == tracked.pid or stat.pgid == tracked.pid:
+        if stat.pgid == tracked.pid:
             return True
         key = _key(stat)
         if key not in self._owners:
@@ -211,8 +231,8 @@ class Hub:
             return
         key = _key(stat)
         first = self._zombies.setdefault(key, time.monotonic())
-        ours = key in self._victims or stat.sid in self._tracked
-        stale = stat.sid != self._sid and time.monotonic() - first >= STALE_ZOMBIE
+        ours = key in self._victims or stat.pgid in self._tracked
+        stale = stat.pgid != self._pgid and time.monotonic() - first >= STALE_ZOMBIE
         if ours or stale:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stat.pid, os.WNOHANG)
@@ -223,7 +243,18 @@ class Hub:
     # stopping
 
     def alive(self, tracked: Tracked) -> bool:
-        return bool(self.collect(tracked))
+        """Whether anything of the attempt is left (its process group counts too)."""
+        return bool(self.collect(tracked)) or (
+            self._owns_group(tracked) and _group_exists(tracked.pid)
+        )
+
+    def _owns_group(self, tracked: Tracked) -> bool:
+        """False once the attempt's pid (its group id) was reused by another attempt."""
+        return self._tracked.get(tracked.pid, tracked) is tracked
+
+    def _signal_group(self, tracked: Tracked, sig: int) -> None:
+        if self._owns_group(tracked):
+            _send_group(tracked.pid, sig)
 
     def signal(self, tracked: Tracked, sig: int, *, skip: set[Key] | None = None) -> int:
         """Send ``sig`` to every living process of the attempt not in ``skip``."""
@@ -242,7 +273,7 @@ class Hub:
         """TERM everything, wait up to ``grace``, KILL the rest; return the killed count."""
         termed: set[Key] = set()
         self.signal(tracked, signal.SIGTERM, skip=termed)
-        _send_group(tracked.pid, signal.SIGTERM)
+        self._signal_group(tracked, signal.SIGTERM)
         self.signal(tracked, signal.SIGCONT)
         deadline = time.monotonic() + grace
         pause = 0.002
@@ -254,6 +285,7 @@ class Hub:
             await anyio.sleep(min(pause, left))
             pause = min(pause * 2, 0.05)
             self.signal(tracked, signal.SIGTERM, skip=termed)
+        self._signal_group(tracked, signal.SIGKILL)
         return tracked.killed
 
     async def _kill(self, tracked: Tracked) -> None:
@@ -261,7 +293,7 @@ class Hub:
         for _ in range(_FREEZE_ROUNDS):
             if not self.signal(tracked, signal.SIGSTOP, skip=frozen):
                 break
-        _send_group(tracked.pid, signal.SIGKILL)
+        self._signal_group(tracked, signal.SIGKILL)
         deadline = time.monotonic() + _KILL_WAIT
         while time.monotonic() < deadline:
             self.signal(tracked, signal.SIGKILL)

@@ -1,6 +1,6 @@
 """Running one attempt's process: environment, pipes into the log, timeout, cancellation.
 
-The process gets its own session and process group, stdin from /dev/null and a clean
+The process leads its own process group, gets stdin from /dev/null and a clean
 environment (``attempt_env``). Its stdout and stderr are two pipes (so the last stdout line
 can be told apart) read on event-loop callbacks in 64 KiB chunks into one log file. The
 attempt ends when the main process exits, not at pipe EOF: after the exit, whatever it left
