@@ -157,13 +157,13 @@ class LogCapture:
 
     def close(self) -> None:
         self.flush()
-        tail = self._tail()
         marker = b"\n[tapri: %d bytes dropped]\n" % self.dropped if self.dropped else b""
         notes = b"".join(self._notes)
         if notes and self.total and not self._last_newline:
             notes = b"\n" + notes
-        if tail or marker or notes:
-            self._append(marker + tail + notes)
+        parts: list[bytes | memoryview] = [marker, *self._tail(), notes]
+        if any(parts):
+            self._append(*parts)
 
     def _to_ring(self, data: bytes) -> None:
         cap = self._tail_cap
@@ -185,12 +185,14 @@ class LogCapture:
         self._ring[: size - first] = data[first:]
         self._ring_pos = (self._ring_pos + size) % cap
 
-    def _tail(self) -> bytes:
+    def _tail(self) -> list[memoryview]:
+        """The ring's bytes in order, as views (no copy of a ring that may be megabytes)."""
         if self._ring is None or self._ring_len == 0:
-            return b""
+            return []
+        view = memoryview(self._ring)
         if self._ring_len < self._tail_cap:
-            return bytes(self._ring[: self._ring_len])
-        return bytes(self._ring[self._ring_pos :] + self._ring[: self._ring_pos])
+            return [view[: self._ring_len]]
+        return [view[self._ring_pos :], view[: self._ring_pos]]
 
     def _create(self) -> None:
         try:
@@ -204,7 +206,7 @@ class LogCapture:
         except OSError as exc:
             self.error = f"cannot write the log {self.path}: {exc.strerror}"
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, *parts: bytes | memoryview) -> None:
         if not self._created:
             self._create()
         if self.error is not None:
@@ -215,14 +217,15 @@ class LogCapture:
             self.error = f"cannot write the log {self.path}: {exc.strerror}"
             return
         try:
-            _write_all(fd, data)
+            for part in parts:
+                _write_all(fd, part)
         except OSError as exc:
             self.error = f"cannot write the log {self.path}: {exc.strerror}"
         finally:
             os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

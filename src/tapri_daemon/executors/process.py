@@ -197,6 +197,7 @@ async def _wait(
             killed = await hub.leftovers(tracked, request.kill_grace)
             if killed:
                 capture.note(f"stopped {killed} process(es) left running after the task exited")
+                log.info(logs.TASK_KILLED, **_bind(request), reason="left running", killed=killed)
     return timed_out, killed
 
 
