@@ -36,6 +36,7 @@ CHUNK = 1 << 16
 _BURST = 16
 _DRAIN_LIMIT = 1 << 20
 _SPAWN_PATIENCE = 60.0
+_REAP_PATIENCE = 10.0
 _OUT_OF_FILES = (errno.EMFILE, errno.ENFILE)
 
 log = logs.get_logger("tapri.executors")
@@ -174,7 +175,8 @@ def _bind(request: AttemptRequest) -> dict[str, object]:
 
 async def _stop(hub: Hub, tracked: Tracked, request: AttemptRequest, reason: str) -> int:
     killed = await hub.stop(tracked, request.kill_grace)
-    await tracked.watch.wait()
+    with anyio.move_on_after(_REAP_PATIENCE):
+        await tracked.watch.wait()
     survivors = hub.survivors(tracked)
     log.warning(
         logs.TASK_KILLED, **_bind(request), reason=reason, killed=killed, survivors=survivors

@@ -163,14 +163,14 @@ class PythonExecutor:
         try:
             with anyio.move_on_after(request.timeout) as scope:
                 value = await function(**kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             sink.write("".join(traceback.format_exception(exc)))
             error = worker.describe(exc)
             return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
         finally:
             _SINK.reset(token)
             sink.close()
-        if scope.cancelled_caught:
+        if scope.cancel_called:
             error = f"timed out after {request.timeout:g} s"
             return output.finished(Outcome.TIMEOUT, started, error=error)
         return _returned(
