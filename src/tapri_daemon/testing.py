@@ -111,10 +111,12 @@ class FakeClock:
     @property
     def next_deadline(self) -> datetime | None:
         """When the earliest sleeper wakes, or None when nobody sleeps."""
+        deadline_ns = self._next_deadline_ns()
+        return None if deadline_ns is None else _from_ns(deadline_ns)
+
+    def _next_deadline_ns(self) -> int | None:
         self._drop_woken()
-        if not self._sleepers:
-            return None
-        return _from_ns(self._sleepers[0].deadline_ns)
+        return self._sleepers[0].deadline_ns if self._sleepers else None
 
     async def run_until_idle(self) -> None:
         """Return once every other task of the loop waits (on this clock or anything else)."""
@@ -134,11 +136,11 @@ class FakeClock:
     async def _jumper(self) -> None:
         while True:
             await _wait_idle()
-            deadline = self.next_deadline
-            if deadline is None:
+            deadline_ns = self._next_deadline_ns()
+            if deadline_ns is None:
                 await anyio.sleep(0.001)  # blocked on something real (a thread, a socket)
             else:
-                self._set_ns(max(self.time_ns(), _to_ns(deadline)))
+                self._set_ns(max(self.time_ns(), deadline_ns))
 
     async def _sleep_until_ns(self, deadline_ns: int) -> None:
         if deadline_ns <= self.time_ns():
