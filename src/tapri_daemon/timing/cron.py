@@ -12,6 +12,7 @@ the other expressions are evaluated on aware time, so they fire at every real in
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 from collections.abc import Iterable, Iterator
@@ -55,7 +56,7 @@ class Occurrence:
     at: datetime
     note: str | None = None
 
-    @property
+    @functools.cached_property
     def utc(self) -> datetime:
         """The instant in UTC: compare these, never ``at`` (same-zone compares ignore fold)."""
         return self.at.astimezone(UTC)
@@ -181,13 +182,16 @@ def _real_forward(cron: str, start: datetime, tz: ZoneInfo) -> Iterator[Occurren
     # are collected first: their first passes all come before their second passes.
     wall = start.replace(tzinfo=None) - dst.overlap_size(start.replace(tzinfo=None), tz)
     group: list[tuple[datetime, ...]] = []
+    mapper = dst.WallMapper(tz)
     for found in CronSim(cron, wall - _SECOND):
-        both = dst.instants(found, tz)
+        both = mapper.instants(found)
         if len(both) == 2:
             group.append(both)
             continue
-        yield from _flush(group)
-        yield from (Occurrence(at=at) for at in both)
+        if group:
+            yield from _flush(group)
+        for at in both:
+            yield Occurrence(at=at)
     yield from _flush(group)
 
 
@@ -233,8 +237,15 @@ def _strictly_increasing(source: Iterable[Occurrence], after: datetime) -> Itera
 
 def merge(sources: Iterable[Iterator[Occurrence]]) -> Iterator[Occurrence]:
     """Several increasing streams as one, equal instants once (the first one's note wins)."""
+    streams = list(sources)
+    if len(streams) == 1:
+        return streams[0]
+    return _unique(heapq.merge(*streams, key=lambda o: o.utc))
+
+
+def _unique(occurrences: Iterator[Occurrence]) -> Iterator[Occurrence]:
     last: datetime | None = None
-    for occurrence in heapq.merge(*sources, key=lambda o: o.utc):
+    for occurrence in occurrences:
         if last is None or occurrence.utc > last:
             last = occurrence.utc
             yield occurrence

@@ -44,6 +44,31 @@ def instants(wall: datetime, tz: ZoneInfo) -> tuple[datetime, ...]:
     return (first, second)
 
 
+class WallMapper:
+    """``instants`` for walls that mostly move forward: an hour without a transition is
+    checked once, then its walls map with a single ``replace``."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._hour: datetime | None = None
+
+    def instants(self, wall: datetime) -> tuple[datetime, ...]:
+        hour = wall.replace(minute=0, second=0, microsecond=0)
+        if hour == self._hour:
+            return (wall.replace(tzinfo=self.tz),)
+        found = instants(wall, self.tz)
+        self._hour = hour if _plain_hour(hour, self.tz) else None
+        return found
+
+
+def _plain_hour(hour: datetime, tz: ZoneInfo) -> bool:
+    """No gap or overlap touches this wall hour (so one offset holds all through it)."""
+    last = hour + timedelta(hours=1) - timedelta(microseconds=1)
+    ends = (instants(hour, tz), instants(last, tz))
+    single = all(len(found) == 1 for found in ends)
+    return single and ends[0][0].utcoffset() == ends[1][0].utcoffset()
+
+
 def overlap_size(wall: datetime, tz: ZoneInfo) -> timedelta:
     """How long the overlap holding this wall time lasts (zero outside overlaps)."""
     if not is_ambiguous(wall, tz):
