@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -70,6 +70,12 @@ class FirePlan:
         return self.replay_after is not None and self.replay_until is not None
 
 
+def _utc(instant: datetime | None) -> datetime | None:
+    """Instants leave this module in UTC: two datetimes of one zone compare by wall time,
+    which is wrong inside a fall-back overlap."""
+    return None if instant is None else instant.astimezone(UTC)
+
+
 def is_late(instant: datetime, now: datetime, late_after: timedelta = LATE_AFTER) -> bool:
     """A fire handed over this late is treated as missed (catch-up rules apply)."""
     return now - instant > late_after
@@ -86,7 +92,7 @@ def plan_owed(
         return FirePlan()
     if policy == "all":
         return FirePlan(missed=missed, replay_after=last, replay_until=horizon)
-    latest = schedule.latest_between(last, horizon)
+    latest = _utc(schedule.latest_between(last, horizon))
     if policy == "latest":
         return FirePlan(missed=missed, catchup=latest)
     return FirePlan(missed=missed, record_missed=latest)
@@ -106,10 +112,10 @@ def plan_due(
 
 def replay(schedule: Schedule, after: datetime, until: datetime) -> Iterator[datetime]:
     """The instants in (after, until], lazily, in order."""
-    instant = schedule.next_fire(after)
+    instant = _utc(schedule.next_fire(after))
     while instant is not None and instant <= until:
         yield instant
-        instant = schedule.next_fire(instant)
+        instant = _utc(schedule.next_fire(instant))
 
 
 class Admission(StrEnum):
