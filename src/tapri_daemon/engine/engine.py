@@ -160,7 +160,7 @@ class Engine:
         budget = await self._reset(record, tasks, chosen)
         requeued = replace(record, state=RunState.QUEUED, ended_at=None, reason=None)
         await self.services.store.save_run(requeued)
-        return await self._execute(requeued, budget_base=budget)
+        return await self._execute(requeued, budget_base=budget, previous_state=record.state)
 
     def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
         """Cancel an executing run (its running tasks are stopped); False if not executing."""
@@ -189,6 +189,7 @@ class Engine:
         *,
         fire_at: datetime | None = None,
         budget_base: Mapping[str, int] | None = None,
+        previous_state: RunState | None = None,
     ) -> RunRecord:
         if record.state.finished:
             return record
@@ -196,7 +197,7 @@ class Engine:
             raise RunBusyError(record.run_id, "is already executing")
         if record.workflow not in self._definitions.workflow:
             return await self._orphaned(record)
-        live = await self._live(record, fire_at, budget_base or {})
+        live = await self._live(record, fire_at, budget_base or {}, previous_state)
         execution = RunExecution(live)
         self._running[record.run_id] = execution
         try:
@@ -219,14 +220,18 @@ class Engine:
         return final
 
     async def _live(
-        self, record: RunRecord, fire_at: datetime | None, budget_base: Mapping[str, int]
+        self,
+        record: RunRecord,
+        fire_at: datetime | None,
+        budget_base: Mapping[str, int],
+        previous_state: RunState | None,
     ) -> LiveRun:
         store = self.services.store
         tasks = {t.task_id: t for t in await store.get_tasks(record.run_id)}
         last: dict[str, AttemptRecord] = {}
         if tasks:
             last = _last_attempts(await store.get_attempts(record.run_id))
-        setup = self._setup(record, fire_at)
+        setup = replace(self._setup(record, fire_at), previous_state=previous_state)
         return LiveRun(
             setup, self.services, tasks=tasks, last_attempts=last, budget_base=budget_base
         )

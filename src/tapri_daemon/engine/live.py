@@ -17,7 +17,14 @@ from tapri_daemon.engine.config import Services
 from tapri_daemon.engine.limits import Slots
 from tapri_daemon.engine.progress import Progress
 from tapri_daemon.engine.shape import Shape
-from tapri_daemon.interfaces import JSON, AttemptRecord, RunRecord, TaskRecord, TaskState
+from tapri_daemon.interfaces import (
+    JSON,
+    AttemptRecord,
+    RunRecord,
+    RunState,
+    TaskRecord,
+    TaskState,
+)
 from tapri_daemon.model import TaskSettings
 
 
@@ -39,6 +46,8 @@ class RunSetup:
     """This run's attempt log folder."""
     sources: Sources
     is_working_day: Callable[[date], bool]
+    previous_state: RunState | None = None
+    """The state the run had before ``Engine.retry`` queued it again."""
 
     @property
     def run_id(self) -> str:

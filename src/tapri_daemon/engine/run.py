@@ -257,13 +257,23 @@ class RunExecution:
         )
 
     async def _previous_failed(self) -> bool:
+        """Whether the workflow's latest finished run before this success had failed.
+
+        A retried run that had failed counts too, unless a newer run finished since.
+        """
         live = self.live
         finished = (RunState.SUCCESS, RunState.FAILED)
         runs = await live.services.store.list_runs(
             workflow=live.setup.workflow_id, states=finished, limit=2
         )
-        before = [r for r in runs if r.run_id != live.setup.run_id]
-        return bool(before) and before[0].state is RunState.FAILED
+        others = [r for r in runs if r.run_id != live.setup.run_id]
+        latest = others[0] if others else None
+        mine = live.setup.record
+        if live.setup.previous_state is RunState.FAILED and (
+            latest is None or latest.queued_at <= mine.queued_at
+        ):
+            return True
+        return latest is not None and latest.state is RunState.FAILED
 
     async def _announce(self, state: RunState, reason: str | None, recovered: bool) -> None:
         live = self.live
