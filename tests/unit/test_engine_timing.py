@@ -173,3 +173,43 @@ async def test_task_deadline_with_cancel_cancels_the_task(tmp_path: Path) -> Non
     assert str(records["fast"].state) == "success"
     events = h.notifier.of(EventKind.DEADLINE_MISSED)
     assert [e.task_id for e in events] == ["slow"]
+
+
+async def test_data_interval_and_calendar_come_from_the_workflow(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tapri_daemon.model import Definitions
+
+    defs = Definitions.model_validate(
+        {
+            "calendar": {"ops": {"weekend": ["sat", "sun"], "extra_holidays": ["2026-01-09"]}},
+            "workflow": {
+                "w": {
+                    "schedule": "0 15 * * 1-5",
+                    "timezone": "Asia/Kolkata",
+                    "calendar": "ops",
+                    "task": {
+                        "t": {
+                            "command": [
+                                "{{ data_interval_start.isoformat() }}",
+                                "{{ data_interval_end.isoformat() }}",
+                                "{{ next_business_day() }}",
+                                "{{ ds }}",
+                            ]
+                        }
+                    },
+                }
+            },
+        }
+    )
+    h = EngineHarness(defs, log_dir=tmp_path)
+    thursday = datetime(2026, 1, 8, 9, 30, tzinfo=UTC)  # 15:00 in Kolkata
+    run = await h.run(logical_date=thursday, scheduled_for=thursday)
+    assert run.state is RunState.SUCCESS
+    assert h.executor.requests[0].argv == (
+        "2026-01-07T15:00:00+05:30",
+        "2026-01-08T15:00:00+05:30",
+        "2026-01-12",  # Friday the 9th is a holiday in this calendar
+        "2026-01-08",
+    )
+    assert h.executor.requests[0].run.data_interval_start == datetime(2026, 1, 7, 9, 30, tzinfo=UTC)

@@ -21,7 +21,7 @@ from tapri_daemon.engine.limits import Pools, Slots
 from tapri_daemon.engine.live import LiveRun, RunSetup
 from tapri_daemon.engine.run import RunExecution
 from tapri_daemon.engine.shape import Shape
-from tapri_daemon.engine.timeline import data_interval, working_day_test
+from tapri_daemon.engine.timeline import data_interval
 from tapri_daemon.errors import NotFoundError, TapriError
 from tapri_daemon.interfaces import (
     AttemptRecord,
@@ -240,7 +240,7 @@ class Engine:
         shape = self.shape(record.workflow)
         workflow = shape.workflow
         zone_name = workflow.timezone or self.config.default_timezone
-        start, end = data_interval(workflow, record.logical_date, zone_name)
+        start, end = data_interval(shape.schedule(zone_name), record.logical_date)
         base_dir = self._loaded.base_dir_of(record.workflow) if self._loaded else None
         extra = (str(base_dir),) if base_dir is not None else ()
         return RunSetup(
@@ -254,7 +254,7 @@ class Engine:
             base_dir=base_dir,
             log_dir=self.config.log_dir / record.workflow / record.run_id,
             sources=Sources.from_process(self.config.credentials_dir),
-            is_working_day=working_day_test(self._definitions, workflow),
+            is_working_day=shape.is_working_day,
         )
 
     async def _reset(

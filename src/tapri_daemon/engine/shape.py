@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from tapri_daemon.engine.templates import has_templates
+from tapri_daemon.engine.timeline import schedule_of, working_day_test
 from tapri_daemon.graph import TaskGraph
 from tapri_daemon.model import Definitions, Task, TaskSettings
+from tapri_daemon.timing.schedule import WorkflowSchedule
 
 
 def _task_has_templates(task: Task) -> bool:
@@ -32,8 +34,18 @@ class Shape:
             if task.race is not None:
                 self.races[task.race] = self.races.get(task.race, frozenset()) | {tid}
         self._settings: dict[str, TaskSettings] = {}
+        self._schedules: dict[str, WorkflowSchedule | None] = {}
+        self.is_working_day = working_day_test(definitions, self.workflow)
         self._templated: dict[str, bool] = {}
         self._visible: dict[str, tuple[str, ...]] | None = None
+
+    def schedule(self, default_timezone: str) -> WorkflowSchedule | None:
+        """The compiled schedule (None for a manual-only workflow), compiled once."""
+        if default_timezone not in self._schedules:
+            self._schedules[default_timezone] = schedule_of(
+                self.definitions, self.workflow, default_timezone
+            )
+        return self._schedules[default_timezone]
 
     def settings(self, task_id: str) -> TaskSettings:
         found = self._settings.get(task_id)
