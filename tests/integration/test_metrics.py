@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tapri_daemon import __version__, logs
 from tapri_daemon.errors import MetricsError
+from tapri_daemon.interfaces import AttemptRequest
 from tapri_daemon.metrics import Metrics, parse_listen
-from tapri_daemon.testing import FakeClock
+from tapri_daemon.testing import EngineHarness, Failure, FakeClock, definitions_of
 
 T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 
@@ -126,6 +129,36 @@ async def test_config_loads_and_rejections(observed_logs: Callable[[], Metrics])
     after = samples(metrics.exposition().decode())
     assert after[("tapri_config_reload_success", ())] == 0
     assert after[("tapri_config_load_errors_total", ())] == 1
+
+
+async def test_a_real_engine_run_moves_the_counters(
+    observed_logs: Callable[[], Metrics], tmp_path: Path
+) -> None:
+    metrics = observed_logs()
+    tasks = {
+        "extract": {"python": "m:f", "retries": 1, "retry_delay": "5s"},
+        "load": {"python": "m:f", "after": "extract"},
+    }
+    tries: list[str] = []
+
+    def handler(request: AttemptRequest) -> Any:
+        tries.append(request.task_id)
+        return Failure(exit_code=1) if tries == ["extract"] else "ok"
+
+    harness = EngineHarness(definitions_of(tasks, workflow="etl"), handler, log_dir=tmp_path)
+    async with AsyncExitStack() as stack:
+        address = await metrics.start(stack, "127.0.0.1:0")
+        run = await harness.run("etl")
+        scraped = await scrape(address)
+    assert str(run.state) == "success"
+    runs = {
+        (dict(labels)["task"], dict(labels)["state"]): value
+        for (name, labels), value in scraped.items()
+        if name == "tapri_task_runs_total"
+    }
+    assert runs == {("extract", "failed"): 1, ("extract", "success"): 1, ("load", "success"): 1}
+    assert scraped[("tapri_run_duration_seconds_count", (("workflow", "etl"),))] == 1
+    assert scraped[("tapri_running_tasks", ())] == 0
 
 
 def test_running_tasks_follow_starts_and_ends() -> None:
