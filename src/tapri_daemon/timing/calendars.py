@@ -11,6 +11,7 @@ per process and cached.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -119,13 +120,17 @@ def _year_of(calendar: WorkingCalendar, year: int) -> Mapping[date, str]:
 
 @functools.lru_cache(maxsize=1024)
 def _public_holidays(country: str, subdiv: str | None, year: int) -> Mapping[date, str]:
-    built = holidays.country_holidays(country, subdiv=subdiv, years=year)
+    with warnings.catch_warnings():  # "available only from 2001 to 2035": an empty year
+        warnings.simplefilter("ignore", UserWarning)
+        built = holidays.country_holidays(country, subdiv=subdiv, years=year)
     return MappingProxyType(dict(built.items()))
 
 
 @functools.lru_cache(maxsize=1024)
 def _market_holidays(market: str, year: int) -> Mapping[date, str]:
-    built = holidays.financial_holidays(market, years=year)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        built = holidays.financial_holidays(market, years=year)
     return MappingProxyType(dict(built.items()))
 
 
