@@ -15,7 +15,7 @@ import logging.handlers
 import os
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TextIO
 
 import structlog
 
@@ -150,8 +150,11 @@ def configure(
     level: str = "info",
     log_file: str | None = None,
     observers: Sequence[Observer] = (),
+    stream: TextIO | None = None,
 ) -> None:
     """Route structlog and stdlib logging to one stdout handler (and an optional file).
+
+    ``stream`` replaces stdout (``tapri run --json`` logs to stderr to keep stdout clean).
 
     ``observers`` (e.g. ``metrics.Metrics.observe``) see every event at info and above
     before the level filter, so metrics keep counting when the log level is "warning".
@@ -168,7 +171,7 @@ def configure(
         ),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=pre,
