@@ -103,7 +103,7 @@ class Daemon:
 
     @property
     def db(self) -> Path:
-        return self.folder / "state" / "tapri.db"
+        return self.folder / "state" / "tapri.sqlite3"
 
     @property
     def log_path(self) -> Path:
