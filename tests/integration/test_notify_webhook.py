@@ -16,9 +16,11 @@ from structlog.testing import capture_logs
 
 from tapri_daemon import logs
 from tapri_daemon.clocks import SystemClock
-from tapri_daemon.interfaces import Event, EventKind
+from tapri_daemon.engine import Engine, EngineConfig
+from tapri_daemon.interfaces import AttemptRequest, Event, EventKind, Trigger
 from tapri_daemon.model import Definitions
 from tapri_daemon.notify import Router
+from tapri_daemon.testing import EngineHarness, Failure
 
 AT = datetime(2025, 1, 6, 9, 30, 3, tzinfo=UTC)  # 15:00:03 IST
 
@@ -222,3 +224,58 @@ async def test_repeats_fold_into_one_summary_when_the_window_closes() -> None:
     assert summary["title"].startswith("[+3] ")
     assert summary["message"].startswith("Pichhle 1s mein aise 3 aur messages")
     assert "gst-3" in summary["message"]
+
+
+async def test_a_run_failed_by_the_real_engine_reaches_the_webhook_with_its_log_tail(
+    tmp_path: Path,
+) -> None:
+    def upload(request: AttemptRequest) -> Failure:
+        Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(request.log_path).write_text("connecting to GSTN\nERROR: GSTN portal returned 503\n")
+        return Failure(exit_code=2, error="exit status 2")
+
+    async with serving(Webhook()) as hook:
+        defs = Definitions.model_validate(
+            {
+                "notifier": {"business": {"urls": [hook.url("/biz")], "language": "hi"}},
+                "workflow": {
+                    "gst_filing": {
+                        "timezone": "Asia/Kolkata",
+                        "task": {
+                            "upload": {
+                                "python": "gst:upload",
+                                "notify": {"on_failure": ["business"]},
+                            }
+                        },
+                    }
+                },
+            }
+        )
+        harness = EngineHarness(defs, upload, log_dir=tmp_path)
+        router = Router(defs, clock=SystemClock())
+        engine = Engine(
+            config=EngineConfig(log_dir=tmp_path),
+            store=harness.store,
+            executor=harness.executor,
+            clock=harness.clock,
+            notifier=router,
+            definitions=defs,
+        )
+        async with running(router):
+            record = await engine.create_run(
+                "gst_filing", logical_date=harness.clock.now(), trigger=Trigger.MANUAL
+            )
+            async with harness.clock.autojump():
+                run = await engine.execute(record.run_id)
+            with anyio.fail_after(10):
+                await router.wait_idle()
+    assert str(run.state) == "failed"
+    [(path, payload)] = hook.posts
+    assert path == "/biz"
+    assert payload["title"] == "tapri: gst_filing विफल हुआ"
+    message = payload["message"]
+    assert f"gst_filing का रन {run.run_id}" in message
+    assert "15:00:00 IST" in message  # the harness clock starts at 09:30 UTC
+    assert "विफल टास्क: upload" in message
+    assert "ERROR: GSTN portal returned 503" in message
+    assert f"tapri logs {run.run_id} upload" in message
