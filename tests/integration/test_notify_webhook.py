@@ -279,3 +279,14 @@ async def test_a_run_failed_by_the_real_engine_reaches_the_webhook_with_its_log_
     assert "विफल टास्क: upload" in message
     assert "ERROR: GSTN portal returned 503" in message
     assert f"tapri logs {run.run_id} upload" in message
+
+
+async def test_a_url_apprise_does_not_know_is_a_logged_failure() -> None:
+    defs = definitions({"ops": {"urls": ["nosuchscheme://x/y"], "retries": 0}}, on_failure=["ops"])
+    router = Router(defs, clock=SystemClock())
+    with capture_logs() as captured:
+        async with running(router):
+            await router.notify(failed())
+            await router.wait_idle()
+    [failure] = [e for e in captured if e["event"] == logs.NOTIFY_FAILED]
+    assert failure["reason"] == "URL #1 is not a URL apprise understands"

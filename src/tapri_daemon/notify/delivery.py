@@ -57,25 +57,21 @@ class AppriseSender:
     """Sends through apprise: every channel apprise knows works without code of ours."""
 
     def __init__(self) -> None:
+        import apprise
+
+        self._apprise: Any = apprise
         _quiet_apprise()
 
     async def send(
         self, name: str, urls: Sequence[str], message: Message, *, time_limit: float
     ) -> None:
-        import apprise
-
-        apobj = apprise.Apprise()
-        for index, url in enumerate(urls, start=1):
-            if not apobj.add(url):
-                raise NotifyError(name, f"URL #{index} is not a URL apprise understands")
-        for service in apobj:
-            service.socket_connect_timeout = time_limit
-            service.socket_read_timeout = time_limit
+        # Building parses the URLs (and loads apprise's plugins the first time): a thread.
+        apobj = await anyio.to_thread.run_sync(self._build, name, urls, time_limit)
         result = await apobj.async_notify(
             body=message.body,
             title=message.title,
             notify_type=message.notify_type,
-            body_format=apprise.NotifyFormat.TEXT,
+            body_format=self._apprise.NotifyFormat.TEXT,
             timeout=time_limit,
         )
         try:
@@ -83,6 +79,16 @@ class AppriseSender:
                 raise NotifyError(name, _reason(result))
         finally:
             result.close()
+
+    def _build(self, name: str, urls: Sequence[str], time_limit: float) -> Any:
+        apobj = self._apprise.Apprise()
+        for index, url in enumerate(urls, start=1):
+            if not apobj.add(url):
+                raise NotifyError(name, f"URL #{index} is not a URL apprise understands")
+        for service in apobj:
+            service.socket_connect_timeout = time_limit
+            service.socket_read_timeout = time_limit
+        return apobj
 
 
 def backoff(attempt: int, base: float) -> float:
