@@ -163,7 +163,8 @@ class Hub:
         return tracked, out_r, err_r
 
     def forget(self, tracked: Tracked) -> None:
-        self._tracked.pop(tracked.pid, None)
+        if self._owns_group(tracked):
+            self._tracked.pop(tracked.pid, None)
 
     # finding
 
@@ -217,7 +218,7 @@ class Hub:
         return living
 
     def _owns(self, tracked: Tracked, stat: ProcStat) -> bool:
-        if stat.pgid == tracked.pid:
+        if stat.pgid == tracked.pid and self._owns_group(tracked):
             return True
         key = _key(stat)
         if key not in self._owners:
@@ -249,7 +250,11 @@ class Hub:
         )
 
     def _owns_group(self, tracked: Tracked) -> bool:
-        """False once the attempt's pid (its group id) was reused by another attempt."""
+        """False once the attempt's pid (its group id) was reused by a newer attempt.
+
+        After the main process is reaped its pid may be reused; if a newer attempt got it,
+        the group id is theirs and this attempt's processes are known by token only.
+        """
         return self._tracked.get(tracked.pid, tracked) is tracked
 
     def _signal_group(self, tracked: Tracked, sig: int) -> None:
