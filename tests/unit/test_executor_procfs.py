@@ -10,7 +10,7 @@ from tapri_daemon.executors import procfs, system
 def test_stat_parses_a_command_name_with_spaces_and_parentheses() -> None:
     raw = (
         b"4242 (evil) (name) x) S 1 4242 4242 0 -1 4194560 "
-        + b"0 " * 11
+        + b"0 " * 10
         + b"7 0 99123 "
         + b"0 " * 20
     )
