@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from tapri_daemon.engine.params import UnknownParamError
 from tapri_daemon.errors import NotFoundError, TapriError
 from tapri_daemon.interfaces import (
     AttemptRecord,
@@ -128,7 +129,9 @@ async def test_retry_one_task_and_its_downstream(tmp_path: Path) -> None:
 async def test_params_are_validated_and_overridden(tmp_path: Path) -> None:
     h = harness(tmp_path, {"t": {"python": PY}}, params={"threshold": 1000, "mode": "full"})
     h.executor.handler = lambda r: r.kwargs["params"]
-    with pytest.raises(NotFoundError, match=r'threshhold.*did you mean "threshold"'):
+    with pytest.raises(
+        UnknownParamError, match=r'no param "threshhold" \(did you mean "threshold"'
+    ):
         await h.create(params={"threshhold": 5})
     run = await h.run(params={"threshold": 5})
     assert run.params == {"threshold": 5, "mode": "full"}

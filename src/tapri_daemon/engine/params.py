@@ -6,7 +6,16 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tapri_daemon.errors import NotFoundError, TapriError
+from tapri_daemon.errors import TapriError, suggest
+
+
+class UnknownParamError(TapriError):
+    def __init__(self, workflow: str, key: str, declared: Iterable[str]) -> None:
+        known = sorted(declared)
+        listed = ", ".join(known) if known else "none"
+        super().__init__(
+            f'workflow "{workflow}" has no param "{key}"{suggest(key, known)}; its params: {listed}'
+        )
 
 
 class ParamSyntaxError(TapriError):
@@ -39,5 +48,5 @@ def merge(
     """The declared params with the overrides applied; an undeclared key is refused."""
     for key in overrides or {}:
         if key not in declared:
-            raise NotFoundError(f'parameter of workflow "{workflow}"', key, declared)
+            raise UnknownParamError(workflow, key, declared)
     return {**declared, **(overrides or {})}
