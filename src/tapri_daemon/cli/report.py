@@ -30,6 +30,9 @@ COLUMNS = (
 )  # fmt: skip
 
 
+WIDE = 200
+
+
 def register(group: click.Group) -> None:
     """Add this module's verbs to the root group."""
     group.add_command(report)
@@ -131,4 +134,10 @@ def report(ctx: CliContext, workflow: str | None, window: timedelta, as_json_fla
         return
     tz = zones.zone(ctx.settings().default_timezone)
     title = f"since {_when(since, tz)} ({durations.format_duration(window)})"
-    Console(highlight=False, soft_wrap=False).print(table(rows, tz, title))
+    _console().print(table(rows, tz, title))
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; wide enough for the whole table in a pipe."""
+    console = Console(highlight=False, soft_wrap=False)
+    return console if console.is_terminal else Console(highlight=False, width=WIDE)
