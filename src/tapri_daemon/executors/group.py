@@ -109,8 +109,9 @@ class ExitWatch:
 class Tracked:
     """One attempt's process tree while the hub looks after it."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], token: str) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], token: str, spawned_ns: int) -> None:
         self.pid = popen.pid
+        self.spawned_ns = spawned_ns
         self.start_time = procfs.start_time(self.pid)
         self.token = token.encode()
         self.watch = ExitWatch(popen)
@@ -158,7 +159,7 @@ class Hub:
         finally:
             os.close(out_w)
             os.close(err_w)
-        tracked = Tracked(popen, token)
+        tracked = Tracked(popen, token, time.time_ns())
         self._tracked[tracked.pid] = tracked
         return tracked, out_r, err_r
 

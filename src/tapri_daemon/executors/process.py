@@ -221,7 +221,7 @@ async def supervise(
             pid=tracked.pid,
             pgid=tracked.pid,
             start_time=tracked.start_time,
-            spawned_ns=time.time_ns(),
+            spawned_ns=tracked.spawned_ns,
         )
         streams = Streams(capture, (out_fd, err_fd), request.secrets, last)
         try:
