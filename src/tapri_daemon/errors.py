@@ -114,10 +114,13 @@ class TimezoneError(DefinitionError):
 
 
 class ScheduleError(DefinitionError):
+    """A schedule expression is wrong; without an expression, the rest of a workflow's
+    schedule settings (start/end dates, its calendar) are."""
+
     def __init__(self, expression: str, reason: str) -> None:
         self.expression = expression
         self.reason = reason
-        super().__init__(f'schedule "{expression}": {reason}')
+        super().__init__(f'schedule "{expression}": {reason}' if expression else reason)
 
 
 class FlowError(DefinitionError):

@@ -322,7 +322,7 @@ def test_bad_expressions(text: str, fragment: str) -> None:
     with pytest.raises(ScheduleError) as caught:
         compile_expression(text)
     assert fragment in str(caught.value)
-    assert str(caught.value).startswith(f'schedule "{text}": ')
+    assert str(caught.value).startswith(f'schedule "{text}": ' if text else fragment)
 
 
 def test_uneven_step_warning() -> None:

@@ -79,15 +79,15 @@ class WorkflowSchedule:
     ) -> WorkflowSchedule:
         """Compile a workflow's schedule; raise ScheduleError (TimezoneError for a bad zone)."""
         tz = zones.zone(workflow.timezone or default_timezone)
-        text = ", ".join(workflow.schedule)
         start = _bound(workflow.start_date, tz, last=False)
         end = _bound(workflow.end_date, tz, last=True)
         if start is not None and end is not None and dst.utc(end) < dst.utc(start):
-            raise ScheduleError(text, f"end_date {workflow.end_date} is before start_date")
+            reason = f"end_date {workflow.end_date} is before start_date {workflow.start_date}"
+            raise ScheduleError("", reason)
         return cls(
             timezone=tz,
             expressions=tuple(compile_expression(t, anchor=start) for t in workflow.schedule),
-            calendar=_calendar(workflow.calendar, calendars, text),
+            calendar=_calendar(workflow.calendar, calendars),
             on_holiday=workflow.on_holiday,
             start=start,
             end=end,
@@ -312,13 +312,11 @@ def _bound(value: datetime | date | None, tz: ZoneInfo, *, last: bool) -> dateti
     return (next_day - _US).astimezone(tz)
 
 
-def _calendar(
-    name: str | None, calendars: Mapping[str, Calendar], text: str
-) -> WorkingCalendar | None:
+def _calendar(name: str | None, calendars: Mapping[str, Calendar]) -> WorkingCalendar | None:
     if name is None:
         return None
     if name not in calendars:
-        raise ScheduleError(text, f'unknown calendar "{name}"{suggest(name, calendars)}')
+        raise ScheduleError("", f'unknown calendar "{name}"{suggest(name, calendars)}')
     for key, message in calendar_problems(calendars[name]):
-        raise ScheduleError(text, f'calendar "{name}": {".".join(key)}: {message}')
+        raise ScheduleError("", f'calendar "{name}": {".".join(key)}: {message}')
     return WorkingCalendar.from_model(calendars[name])
