@@ -103,12 +103,25 @@ def test_retry_shows_task_attempt_and_delay() -> None:
         run_id="d-1",
         task_id="sort",
         attempt=2,
-        details={"retry_delay_s": 30},
+        details={"delay_s": 30, "next_attempt": 3},  # as the engine sends it
     )
     body = render(event).body
     assert "Task sort of dabbawala failed on attempt 2" in body
     assert "retried in 30s" in body
     assert "Task: sort (attempt 2)" in body
+
+
+def test_a_deadline_instant_is_shown_as_the_zone_clock_time() -> None:
+    event = Event(
+        kind=EventKind.DEADLINE_MISSED,
+        workflow="rbi_daily_reporting",
+        at=AT,
+        run_id="rbi-1",
+        task_id="upload",
+        details={"deadline": "2025-01-06T09:30:00+00:00", "action": "alert"},
+    )
+    body = render(event, language="hinglish").body
+    assert "ka task upload deadline (15:00:00 IST) tak poora nahi hua" in body
 
 
 def test_the_time_is_shown_in_the_given_zone_with_its_abbreviation() -> None:

@@ -8,7 +8,7 @@ templates that want more.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from tapri_daemon.durations import format_duration
@@ -111,13 +111,27 @@ def _timing(event: Event, zone: tzinfo) -> dict[str, Any]:
     }
 
 
-def _from_details(details: Mapping[str, Any]) -> dict[str, Any]:
+def _deadline(details: Mapping[str, Any], zone: tzinfo) -> str | None:
+    """An ISO instant shown as the zone's clock time ("10:00:05 IST"); other text as is."""
+    value = details.get("deadline")
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if instant.tzinfo is None:
+        return value
+    return instant.astimezone(zone).strftime("%H:%M:%S %Z")
+
+
+def _from_details(details: Mapping[str, Any], zone: tzinfo) -> dict[str, Any]:
     return {
         "missed_count": details.get("missed_count"),
         "lateness": _lateness(details),
         "duration": _seconds_text(details, "duration_s"),
-        "retry_in": _seconds_text(details, "retry_delay_s"),
-        "deadline": details.get("deadline"),
+        "retry_in": _seconds_text(details, "delay_s") or _seconds_text(details, "retry_delay_s"),
+        "deadline": _deadline(details, zone),
         "details": dict(details),
     }
 
@@ -141,7 +155,7 @@ def build(
         "attempt": event.attempt,
         "reason": event.reason,
         **_timing(event, zone),
-        **_from_details(event.details),
+        **_from_details(event.details, zone),
         "failures": failed,
         "failed_tasks": [f["task"] for f in failed],
         "commands": commands(event, failed),
