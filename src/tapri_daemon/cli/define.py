@@ -51,7 +51,9 @@ def load(ctx: CliContext) -> Loaded:
         return ctx.definitions()
     except ConfigError as exc:
         report_problems(exc.problems)
-        raise click.exceptions.Exit(EXIT_CONFIG) from None
+        # SystemExit, not click's Exit: cli.main runs click with standalone_mode=False,
+        # where click turns Exit into a return value that main() does not pass on.
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 @click.command()
@@ -90,10 +92,14 @@ def print_table(
     Console(highlight=False, soft_wrap=False).print(table)
 
 
-def _human_time(iso: str | None) -> str | None:
+def _human_time(iso: str | None, timezone: str) -> str | None:
+    """An ISO instant as local time in the zone, with the zone's abbreviation."""
+    from tapri_daemon import zones
+
     if iso is None:
         return None
-    return datetime.fromisoformat(iso).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    local = datetime.fromisoformat(iso).astimezone(zones.zone(timezone))
+    return local.strftime("%a %Y-%m-%d %H:%M:%S %Z")
 
 
 @click.command("list")
@@ -113,7 +119,7 @@ def list_workflows(ctx: CliContext, as_json: bool) -> None:
 
 
 def _next_cell(row: dict[str, Any]) -> str | None:
-    when = _human_time(row["next_fire"])
+    when = _human_time(row["next_fire"], row["timezone"])
     if row["paused"]:
         return f"paused ({when})" if when else "paused"
     return when if row["schedule"] else "manual"
@@ -167,9 +173,9 @@ def next_fires(
 def _print_fires(workflow_id: str, timezone: str, rows: list[dict[str, Any]]) -> None:
     shown = [
         {
-            "at": _human_time(row["at"]),
+            "at": _human_time(row["at"], timezone),
             "utc": datetime.fromisoformat(row["at"]).astimezone(UTC).strftime("%H:%M:%S"),
-            "note": _fire_note(row),
+            "note": _fire_note(row, timezone),
         }
         for row in rows
     ]
@@ -177,12 +183,12 @@ def _print_fires(workflow_id: str, timezone: str, rows: list[dict[str, Any]]) ->
     print_table(shown, columns, title=f"next fires of {workflow_id}")
 
 
-def _fire_note(row: dict[str, Any]) -> str:
+def _fire_note(row: dict[str, Any], timezone: str) -> str:
     reason = str(row.get("reason", ""))
     if row.get("skipped"):
         return f"SKIPPED: {reason}"
     if "moved_from" in row:
-        return f"moved from {_human_time(row['moved_from'])}: {reason}"
+        return f"moved from {_human_time(row['moved_from'], timezone)}: {reason}"
     return reason
 
 

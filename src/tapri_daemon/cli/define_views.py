@@ -18,7 +18,7 @@ from tapri_daemon.graph import TaskGraph
 from tapri_daemon.model import Calendar, Workflow
 from tapri_daemon.spec.load import Loaded
 from tapri_daemon.timing.calendars import WorkingCalendar
-from tapri_daemon.timing.schedule import WorkflowSchedule
+from tapri_daemon.timing.schedule import Fire, WorkflowSchedule
 
 SCAN_LIMIT = 10_000
 """Most fires `next` looks at (skipped ones included) before it stops."""
@@ -112,7 +112,7 @@ def next_rows(schedule: WorkflowSchedule, query: NextQuery, timezone: str) -> li
     """The next ``count`` fires; with ``explain`` also the skipped ones in between.
 
     Each row: ``at`` (ISO-8601 with the zone's offset); ``skipped: true`` or ``moved_from``
-    with ``reason`` when a calendar or DST changed the fire; ``nominal`` when it differs.
+    with ``reason`` when a calendar changed the fire (``reason`` alone: a DST note).
     """
     rows: list[dict[str, Any]] = []
     fired = 0
@@ -126,22 +126,21 @@ def next_rows(schedule: WorkflowSchedule, query: NextQuery, timezone: str) -> li
     return rows
 
 
-def _limited(fires: Iterator[Any]) -> Iterator[Any]:
+def _limited(fires: Iterator[Fire]) -> Iterator[Fire]:
     for n, fire in enumerate(fires):
         if n >= SCAN_LIMIT:
             return
         yield fire
 
 
-def _fire_row(fire: Any, timezone: str) -> dict[str, Any]:
+def _fire_row(fire: Fire, timezone: str) -> dict[str, Any]:
+    """A skipped fire's ``at`` is the instant it would have fired (its nominal one)."""
     zone = zones.zone(timezone)
-    row: dict[str, Any] = {"at": fire.at.astimezone(zone).isoformat()}
+    row: dict[str, Any] = {"at": (fire.at or fire.nominal).astimezone(zone).isoformat()}
     if fire.skipped:
         row["skipped"] = True
     if fire.moved_from is not None:
         row["moved_from"] = fire.moved_from.astimezone(zone).isoformat()
-    if fire.nominal is not None and fire.nominal != fire.at and fire.moved_from is None:
-        row["nominal"] = fire.nominal.astimezone(zone).isoformat()
     if fire.reason:
         row["reason"] = fire.reason
     return row
