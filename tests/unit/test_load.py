@@ -84,6 +84,16 @@ def test_configured_paths_win_and_resolve_against_the_config(tmp_path: Path) -> 
     assert paths.socket == Path("/tmp/t.sock")
 
 
+def test_relative_python_path_and_log_file_become_absolute(tmp_path: Path) -> None:
+    config = _write(
+        tmp_path / "conf" / "tapri.toml",
+        '[daemon]\npython_path = ["../examples", "/opt/x"]\nlog_file = "tapri.log"\n',
+    )
+    daemon = load_settings(config, environ=EMPTY_ENV).settings.daemon
+    assert daemon.python_path == (str(tmp_path / "examples"), "/opt/x")
+    assert daemon.log_file == str(tmp_path / "conf" / "tapri.log")
+
+
 def test_state_dir_override_wins(tmp_path: Path) -> None:
     config = _write(tmp_path / "tapri.toml", '[daemon]\nstate_dir = "s"\n')
     paths = load_settings(config, state_dir=tmp_path / "x", environ=EMPTY_ENV).paths

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tapri_daemon.cli.define_views import graph_levels
+from tapri_daemon.durations import format_duration
 from tapri_daemon.graph import TaskGraph
 from tapri_daemon.model import Task, Workflow
 
@@ -42,7 +43,8 @@ def _notes(task: Task) -> str:
     if task.race:
         notes.append(f"race {task.race}")
     if task.at_fire:
-        notes.append("at_fire" + (f" +{task.fire_offset}" if task.fire_offset else ""))
+        offset = f" +{format_duration(task.fire_offset)}" if task.fire_offset else ""
+        notes.append(f"at_fire{offset}")
     if task.allow_failure:
         notes.append("allow_failure")
     return ", ".join(notes)

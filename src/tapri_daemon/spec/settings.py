@@ -11,7 +11,8 @@ Where things live, first match wins:
     workflows      --workflows, else [daemon].workflows (globs), else ./workflows.toml
     timezone       [daemon].timezone, else $TZ, /etc/timezone, the /etc/localtime link, "UTC"
 
-Relative paths in the file resolve against the file's folder (``base_dir``). systemd's
+Relative paths in the file resolve against the file's folder (``base_dir``); the loaded
+``Settings`` carry ``python_path`` and ``log_file`` already made absolute. systemd's
 directory variables may list several folders separated by ":"; the first one is used.
 """
 
@@ -62,8 +63,8 @@ def load_settings(
     """Read the settings file (if any) and work out every path; ConfigError if it is bad."""
     env = os.environ if environ is None else environ
     config_file = _config_file(config, env)
-    settings = _read_settings(config_file) if config_file else Settings()
     base_dir = config_file.parent if config_file else Path.cwd()
+    settings = _resolved(_read_settings(config_file), base_dir) if config_file else Settings()
     paths = _paths(settings, config_file, base_dir, _absolute(state_dir), env)
     return LoadedSettings(
         settings=settings,
@@ -105,6 +106,16 @@ def _read_settings(path: Path) -> Settings:
     if isinstance(result, list):
         raise ConfigError(result)
     return result
+
+
+def _resolved(settings: Settings, base_dir: Path) -> Settings:
+    """python_path and log_file made absolute (against the settings file's folder)."""
+    daemon = settings.daemon
+    update = {
+        "python_path": tuple(str(resolve(Path(p), base_dir)) for p in daemon.python_path),
+        "log_file": str(resolve(Path(daemon.log_file), base_dir)) if daemon.log_file else None,
+    }
+    return settings.model_copy(update={"daemon": daemon.model_copy(update=update)})
 
 
 def _paths(
