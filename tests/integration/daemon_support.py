@@ -92,6 +92,8 @@ class Daemon:
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
+    offset: int = 0
+    """Where this process's lines start in the shared log file."""
 
     @property
     def config(self) -> Path:
@@ -111,6 +113,7 @@ class Daemon:
 
     def start(self, *, wait_ready: bool = True) -> Daemon:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self.offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [*TAPRI, "--config", str(self.config), "daemon", *self.args],
@@ -131,7 +134,10 @@ class Daemon:
         found = []
         if not self.log_path.exists():
             return found
-        for line in self.log_path.read_text(errors="replace").splitlines():
+        with open(self.log_path, "rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode(errors="replace")
+        for line in text.splitlines():
             text = line[line.index("{") :] if "{" in line else ""
             try:
                 event = json.loads(text)
