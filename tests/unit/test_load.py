@@ -308,3 +308,27 @@ def test_bare_number_duration(tmp_path: Path) -> None:
     [problem] = _problems(_write(tmp_path / "a.toml", text))
     assert problem.key == "workflow.a.task.only.timeout"
     assert "not a duration" in problem.message
+
+
+def test_a_broken_task_keeps_its_place_in_the_graph(tmp_path: Path) -> None:
+    text = """
+[workflow.w]
+flow = ["a >> b >> c"]
+
+[workflow.w.task.a]
+shell = "true"
+
+[workflow.w.task.b]
+shell = "true"
+python = "m:f"
+
+[workflow.w.task.c]
+shell = "echo {{ outputs.b.x }} {{ outputs.zz.y }}"
+after = ["bb"]
+"""
+    problems = _problems(_write(tmp_path / "a.toml", text))
+    messages = {p.key: p.message for p in problems}
+    assert "exactly one of" in messages["workflow.w.task.b"]
+    assert 'did you mean "b"' in messages["workflow.w.task.c.after[0]"]
+    assert 'no task or race "zz"' in messages["workflow.w.task.c.shell"]
+    assert len(problems) == 3

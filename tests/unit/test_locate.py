@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,28 @@ def test_every_key_tomllib_sees_is_located_exactly() -> None:
     assert expected
     missing = [p for p in expected if p not in index.positions]
     assert missing == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_FILES = sorted(
+    p
+    for p in [
+        ROOT / "workflows.toml",
+        *ROOT.glob("config/*.toml"),
+        *ROOT.glob("tests/fixtures/**/*.toml"),
+    ]
+    if p.is_file()
+)
+
+
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_key_of_real_files_is_located(path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        pytest.skip("a deliberately broken fixture")
+    index = index_toml(path.read_text(encoding="utf-8"))
+    assert [p for p in _paths(data) if p not in index.positions] == []
 
 
 def test_strings_and_comments_do_not_create_keys() -> None:

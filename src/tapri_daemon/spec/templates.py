@@ -59,7 +59,11 @@ _BINDING_NODES = (
 
 @dataclass(frozen=True, kw_only=True)
 class Scope:
-    """What the templates of one place may name; ``params``/``outputs`` None = unchecked."""
+    """What the templates of one place may name.
+
+    ``params`` None: any param (unchecked). ``outputs`` None: the graph is broken, so only
+    whether the name exists (in ``outputs_known``) is checked, not whether it is upstream.
+    """
 
     params: Collection[str] | None
     outputs: Collection[str] | None
@@ -128,13 +132,16 @@ def _root_name(node: nodes.Node) -> TypeGuard[nodes.Name]:
 
 
 def _member_problem(root: str, attr: str, scope: Scope) -> list[str]:
-    allowed = scope.params if root == "params" else scope.outputs
-    if allowed is None or attr in allowed:
-        return []
     if root == "params":
+        allowed = scope.params
+        if allowed is None or attr in allowed:
+            return []
         return [f'unknown param "{attr}"{suggest(attr, allowed)} (declare it in params)']
     if scope.outputs_refused:
         return [f"outputs.{attr}: defaults apply to every task, so they cannot use outputs"]
+    upstream = scope.outputs
+    if attr in (scope.outputs_known if upstream is None else upstream):
+        return []
     if attr in scope.outputs_known:
         where = f"of {scope.user}" if scope.user else "here"
         return [f'outputs.{attr}: "{attr}" is not upstream {where}; add it to `after` or `flow`']
