@@ -5,6 +5,10 @@ Memory per attempt is bounded whatever a task prints: bytes arrive in chunks of 
 write, so a running attempt holds no log descriptor), the tail lives in a ring buffer of
 fixed size, and the last stdout line is kept up to the output limit only.
 
+The file (folders 0750, file 0640) is created by the first write: an attempt that printed
+nothing and has no note has no log file (creating a file costs about a millisecond on a
+journaling file system, more than spawning ``true``).
+
 The log keeps the first ``limit // 2`` bytes and the last ``limit - limit // 2 - 128``;
 between them one marker line says how many bytes were dropped. Bytes are written as they
 came (NUL, invalid UTF-8, terminal escapes included): the log is a byte file, never parsed.
@@ -114,7 +118,7 @@ class LastLine:
 class LogCapture:
     """One attempt's log file: head written through, tail in a ring, dropped bytes noted."""
 
-    def __init__(self, path: str, limit: int, *, create: bool = True) -> None:
+    def __init__(self, path: str, limit: int) -> None:
         self.path = path
         self._head_room = max(limit // 2, 0)
         self._tail_cap = max(limit - self._head_room - _MARKER_RESERVE, 0)
@@ -128,8 +132,6 @@ class LogCapture:
         self._notes: list[bytes] = []
         self._last_newline = True
         self._created = False
-        if create:
-            self._create()
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -194,25 +196,21 @@ class LogCapture:
             return [view[: self._ring_len]]
         return [view[self._ring_pos :], view[: self._ring_pos]]
 
-    def _create(self) -> None:
-        try:
-            os.makedirs(os.path.dirname(self.path) or ".", mode=_DIR_MODE, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
-            try:
-                os.fchmod(fd, _LOG_MODE)
-            finally:
-                os.close(fd)
-            self._created = True
-        except OSError as exc:
-            self.error = f"cannot write the log {self.path}: {exc.strerror}"
+    def _open(self) -> int:
+        if self._created:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        os.makedirs(os.path.dirname(self.path) or ".", mode=_DIR_MODE, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        fd = os.open(self.path, flags, _LOG_MODE)
+        os.fchmod(fd, _LOG_MODE)
+        self._created = True
+        return fd
 
     def _append(self, *parts: bytes | memoryview) -> None:
-        if not self._created:
-            self._create()
         if self.error is not None:
             return
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            fd = self._open()
         except OSError as exc:
             self.error = f"cannot write the log {self.path}: {exc.strerror}"
             return

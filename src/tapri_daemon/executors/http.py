@@ -91,7 +91,7 @@ class HttpExecutor:
 
     async def execute(self, request: AttemptRequest, observer: AttemptObserver) -> AttemptResult:
         started = time.time_ns()
-        capture = LogCapture(request.log_path, request.log_limit, create=False)
+        capture = LogCapture(request.log_path, request.log_limit)
         verdict = Checked()
         try:
             with anyio.move_on_after(request.timeout) as scope:

@@ -55,7 +55,7 @@ class _Sink:
     """Where an async task's prints go: masked into its (lazily created) log."""
 
     def __init__(self, request: AttemptRequest) -> None:
-        self.capture = LogCapture(request.log_path, request.log_limit, create=False)
+        self.capture = LogCapture(request.log_path, request.log_limit)
         self._masker = Masker(request.secrets)
 
     def write(self, text: str) -> None:
