@@ -332,3 +332,15 @@ after = ["bb"]
     assert 'did you mean "b"' in messages["workflow.w.task.c.after[0]"]
     assert 'no task or race "zz"' in messages["workflow.w.task.c.shell"]
     assert len(problems) == 3
+
+
+def test_settings_table_in_a_definitions_file_says_where_it_belongs(tmp_path: Path) -> None:
+    [problem] = _problems(_write(tmp_path / "a.toml", "[daemon]\nmax_parallel_tasks = 2\n"))
+    assert problem.key == "daemon"
+    assert "config/tapri.toml" in problem.message
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + WF.format(name="a").encode())
+    assert set(_load(path).definitions.workflow) == {"a"}

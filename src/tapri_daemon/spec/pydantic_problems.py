@@ -17,10 +17,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from tapri_daemon.errors import Problem, suggest
-from tapri_daemon.model import TaskDefaults, Workflow
+from tapri_daemon.model import Definitions, Settings, TaskDefaults, Workflow
 from tapri_daemon.spec.locate import KeyPath
 from tapri_daemon.spec.source import Source
 
+_OTHER_FILE: dict[type[BaseModel], tuple[type[BaseModel], str]] = {
+    Definitions: (Settings, "the daemon settings file, config/tapri.toml (--config)"),
+    Settings: (Definitions, "a definitions file such as workflows.toml (--workflows)"),
+}
 _QUOTED = re.compile(r"'([^']*)'")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -88,6 +92,9 @@ def _unknown_key(root: type[BaseModel], loc: tuple[str | int, ...]) -> str:
     hint = suggest(name, known)
     if not hint and model is Workflow and name in TaskDefaults.model_fields:
         hint = " (a task setting: put it on a task or under [workflow.ID.defaults])"
+    if not hint and model is not None and model in _OTHER_FILE:
+        other, where = _OTHER_FILE[model]
+        hint = f" ([{name}] belongs in {where})" if name in other.model_fields else ""
     return f'unknown key "{name}"{hint}'
 
 

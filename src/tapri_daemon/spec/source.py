@@ -88,7 +88,7 @@ def read_source(path: Path) -> Source | Problem:
 
 def parse_source(path: Path, raw: bytes) -> Source | Problem:
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a BOM some editors write
     except UnicodeDecodeError as exc:
         return _not_utf8(path, raw, exc)
     try:
