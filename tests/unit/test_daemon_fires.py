@@ -220,3 +220,13 @@ async def test_cancel_a_queued_run(tmp_path: Path) -> None:
         assert (await r.pool.wait(second.run_id)).state is RunState.CANCELLED
         gate.set()
         assert (await r.pool.wait(first.run_id)).state is RunState.SUCCESS
+
+
+async def test_catch_up_of_a_paused_workflow_records_one_skipped_fire(tmp_path: Path) -> None:
+    async with rig(tmp_path, now=T0 + timedelta(hours=1), catchup="all") as r:
+        await _seed_fire(r, T0)
+        await r.pool.set_paused("w", True)
+        await r.fires.catch_up()
+    assert await r.runs() == []
+    latest = (await r.fire_records())[-1]
+    assert (latest.status, latest.missed_count) == (FireStatus.SKIPPED, 60)

@@ -60,6 +60,18 @@ class Due:
     instant: datetime
 
 
+class _Once:
+    """Calls ``task_status.started()`` at most once."""
+
+    def __init__(self, task_status: TaskStatus[None]) -> None:
+        self._task_status: TaskStatus[None] | None = task_status
+
+    def started(self) -> None:
+        if self._task_status is not None:
+            self._task_status.started()
+            self._task_status = None
+
+
 class FireHandler:
     """Turns schedule instants into recorded fires and runs."""
 
@@ -160,15 +172,13 @@ class FireHandler:
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Carry out a plan; ``task_status.started()`` once only a replay is left."""
+        once = _Once(task_status)
         try:
-            await self._apply(state, plan, task_status)
+            await self._apply(state, plan, once)
         finally:
-            if not plan.replays:
-                task_status.started()
+            once.started()
 
-    async def _apply(
-        self, state: WorkflowState, plan: FirePlan, task_status: TaskStatus[None]
-    ) -> None:
+    async def _apply(self, state: WorkflowState, plan: FirePlan, task_status: _Once) -> None:
         if plan.empty:
             return
         if plan.missed:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -43,6 +43,9 @@ from tapri_daemon.daemon.verbs import Answer, Verbs
 from tapri_daemon.errors import EX_CONFIG, ConfigError, TapriError
 from tapri_daemon.interfaces import DaemonRecord
 from tapri_daemon.spec.load import LoadedSettings, load_settings
+
+if TYPE_CHECKING:
+    from tapri_daemon.metrics import Metrics
 
 log = logs.get_logger("tapri.daemon")
 
@@ -75,7 +78,15 @@ async def main(options: Options) -> int:
         print(f"tapri: {exc.message}", file=sys.stderr)
         return EX_CONFIG
     daemon_settings = settings.settings.daemon
-    logs.configure(daemon_settings.log_format, daemon_settings.log_level, daemon_settings.log_file)
+    try:
+        metrics = _metrics(settings)
+    except TapriError as exc:
+        print(f"tapri: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    observers = [metrics.observe] if metrics is not None else []
+    logs.configure(
+        daemon_settings.log_format, daemon_settings.log_level, daemon_settings.log_file, observers
+    )
     try:
         snapshot = await anyio.to_thread.run_sync(Snapshot.load, settings)
     except ConfigError as exc:
@@ -83,7 +94,7 @@ async def main(options: Options) -> int:
         print(f"tapri: {exc.message}", file=sys.stderr)
         return EX_CONFIG
     try:
-        await Daemon(settings, snapshot, options).run()
+        await Daemon(settings, snapshot, options, metrics).run()
     except TapriError as exc:
         log.error(logs.DAEMON_STOPPED, error=exc.message, exit_code=exc.exit_code)
         print(f"tapri: {exc.message}", file=sys.stderr)
@@ -91,10 +102,26 @@ async def main(options: Options) -> int:
     return 0
 
 
+def _metrics(settings: LoadedSettings) -> Metrics | None:
+    """A Metrics when ``[metrics].listen`` is set (MetricsError without prometheus-client)."""
+    if not settings.settings.metrics.listen:
+        return None
+    from tapri_daemon.metrics import Metrics
+
+    return Metrics()
+
+
 class Daemon:
     """One daemon process: owns the parts, the task group and the signal loop."""
 
-    def __init__(self, settings: LoadedSettings, snapshot: Snapshot, options: Options) -> None:
+    def __init__(
+        self,
+        settings: LoadedSettings,
+        snapshot: Snapshot,
+        options: Options,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
         self.settings = settings
         self.snapshot = snapshot
         self.options = options
@@ -117,6 +144,7 @@ class Daemon:
             lock = StateDirLock(self.settings.paths.lock_path)
             stack.enter_context(lock)
             self.parts = await open_parts(stack, self.settings, self.snapshot, self)
+            await self._serve_metrics(stack)
             await self._record_daemon(stopped=False)
             stack.push_async_callback(self._record_daemon, True)
             async with anyio.create_task_group() as tg:
@@ -128,6 +156,12 @@ class Daemon:
                 await self._shutdown(tg)
                 tg.cancel_scope.cancel()
         log.info(logs.DAEMON_STOPPED, daemon_id=self.daemon_id)
+
+    async def _serve_metrics(self, stack: AsyncExitStack) -> None:
+        listen = self.settings.settings.metrics.listen
+        if self.metrics is not None and listen:
+            host, port = await self.metrics.start(stack, listen)
+            log.info(logs.DAEMON_STARTED, metrics=f"http://{host}:{port}/metrics")
 
     async def _start(self, tg: TaskGroup) -> None:
         parts = self.parts
@@ -157,7 +191,7 @@ class Daemon:
         log.info(logs.DAEMON_READY, workflows=len(self.snapshot.workflows), pid=os.getpid())
 
     def _start_loops(self, tg: TaskGroup) -> None:
-        tg.start_soon(loops.watchdog, self.systemd, self.status_line)
+        tg.start_soon(loops.watchdog, self.systemd, self._tick)
         tg.start_soon(loops.clock_jumps, self._on_jump)
         if self.watch:
             watch = FileWatch(self.snapshot.watched_files())
@@ -233,11 +267,15 @@ class Daemon:
             problems = [str(p) for p in exc.problems]
             log.error(logs.CONFIG_REJECTED, problems=problems, count=len(problems))
             self.last_reload = {"ok": False, "at": now, "problems": problems}
+            if self.metrics is not None:
+                self.metrics.config_reloaded(False)
             raise
         changes = diff(self.snapshot.workflows, snapshot.workflows)
         self._swap(snapshot)
         log.info(logs.CONFIG_RELOADED, digest=snapshot.digest, **changes.as_dict())
         self.last_reload = {"ok": True, "at": now, "diff": changes.as_dict()}
+        if self.metrics is not None:
+            self.metrics.config_reloaded(True)
         return {"digest": snapshot.digest, "diff": changes.as_dict()}
 
     def _swap(self, snapshot: Snapshot) -> None:
@@ -280,6 +318,13 @@ class Daemon:
             )
 
     # -- status -----------------------------------------------------------------------------
+    def _tick(self) -> str:
+        """Every few seconds: the metrics heartbeat and next fires, and systemd's STATUS=."""
+        if self.metrics is not None:
+            self.metrics.heartbeat(self.clock.now())
+            self.metrics.next_fires(self.scheduler.next_fires())
+        return self.status_line()
+
     def status_line(self) -> str:
         fires = self.scheduler.next_fires() if hasattr(self, "scheduler") else {}
         running = len(self.parts.engine.running()) if hasattr(self, "parts") else 0
