@@ -71,14 +71,12 @@ def check_workflow(
 
 
 def _graph(workflow: Workflow) -> tuple[TaskGraph | None, Found]:
-    problems = graph_problems(workflow)
-    found: Found = [(key, error.message, "error") for key, error in problems]
-    if problems:
-        return None, found
+    """The graph, or every graph problem (collected only when building it fails)."""
     try:
-        return TaskGraph.of(workflow), found
+        return TaskGraph.of(workflow), []
     except DefinitionError as exc:
-        return None, [((), exc.message, "error")]
+        found: Found = [(key, error.message, "error") for key, error in graph_problems(workflow)]
+        return None, found or [((), exc.message, "error")]
 
 
 class _References:

@@ -72,6 +72,10 @@ class Scope:
     outputs_refused: bool = False
 
 
+def _has_template(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Analysis:
     syntax_error: str | None = None
@@ -81,7 +85,7 @@ class _Analysis:
 
 def template_problems(text: str, scope: Scope) -> list[str]:
     """The problems of one string (empty when it has no template or a fine one)."""
-    if not any(marker in text for marker in _MARKERS):
+    if not _has_template(text):
         return []
     analysis = _analyse(text)
     if analysis.syntax_error is not None:
@@ -156,13 +160,16 @@ def workflow_template_findings(
     races = _races(workflow)
     known = set(workflow.task) | set(races)
     for task_id, task in workflow.task.items():
+        strings = [(key, text) for key, text in task_strings(task) if _has_template(text)]
+        if not strings:
+            continue  # most tasks: no template, so no need for their upstream set
         scope = Scope(
             params=workflow.params,
             outputs=_visible_outputs(task_id, graph, races),
             outputs_known=known,
             user=f'task "{task_id}"',
         )
-        found += _strings_findings(("task", task_id), task_strings(task), scope)
+        found += _strings_findings(("task", task_id), iter(strings), scope)
     defaults_scope = Scope(params=workflow.params, outputs=(), outputs_refused=True)
     found += _strings_findings(("defaults",), env_strings(workflow.defaults), defaults_scope)
     return found
