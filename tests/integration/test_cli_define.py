@@ -41,6 +41,15 @@ def test_validate_ok(tmp_path: Path) -> None:
     assert done.stdout.strip() == "OK: 5 workflows, 12 tasks"
 
 
+def test_warnings_print_but_do_not_fail(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text('[workflow.w]\nschedule = "*/7 * * * *"\n[workflow.w.task.t]\nshell = "true"\n')
+    done = tapri("validate", "--workflows", path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "OK: 1 workflows, 1 tasks"
+    assert re.search(r"w\.toml:2:\d+: warning: workflow\.w\.schedule: ", done.stderr)
+
+
 def test_validate_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
     done = tapri("validate", "--workflows", BROKEN / "many.toml", cwd=tmp_path)
     assert done.returncode == 78
