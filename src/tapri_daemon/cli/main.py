@@ -25,7 +25,8 @@ for _module in (define, execute, runs, control, report):
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(n)'s code instead of exiting.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -36,3 +37,4 @@ def main() -> None:
     except TapriError as exc:
         click.echo(f"tapri: {exc.message}", err=True)
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
