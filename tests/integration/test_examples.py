@@ -59,15 +59,19 @@ def sandbox(tmp_path: Path) -> Path:
 
 
 def run_workflow(sandbox: Path, workflow: str) -> tuple[subprocess.CompletedProcess[str], Any]:
-    state = sandbox / "state"
+    elsewhere = sandbox / "elsewhere"
+    elsewhere.mkdir()
     result = tapri(
         "run",
         workflow,
         "--json",
+        "--config",
+        str(ROOT / "config" / "tapri.toml"),
         "--workflows",
         str(sandbox / "workflows.toml"),
         "--state-dir",
-        str(state),
+        str(sandbox / "state"),
+        cwd=elsewhere,
     )
     try:
         document = json.loads(result.stdout)
