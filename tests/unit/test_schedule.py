@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice, pairwise
@@ -294,3 +295,84 @@ def test_from_workflow_errors(fields: dict[str, Any], fragment: str) -> None:
 def test_naive_after_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         rbi().next_fire(datetime(2027, 1, 1))
+
+
+# -- the queries agree with the stream -------------------------------------------------------
+
+POLICIES = ("skip", "next_business_day", "previous_business_day")
+SHAPES: tuple[str | tuple[str, ...], ...] = (
+    "0 10 * * *",
+    "0 15 * * 1-5",
+    "0 10 * * 6",
+    ("0 9 * * 1", "0 10 * * 6"),
+    "*/30 * * * *",
+    "every 5h",
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "shape"),
+    [
+        (policy, shape)
+        for policy in POLICIES
+        for shape in SHAPES
+        if (policy, shape) != ("skip", "0 10 * * 6")  # never fires: its own test above
+    ],
+)
+def test_queries_agree_with_the_stream(policy: str, shape: str | tuple[str, ...]) -> None:
+    moving = schedule(schedule=shape, calendar="nse", on_holiday=policy)
+    check_queries(moving, NSE, ist(2026, 10, 20), ist(2026, 12, 5), ist(2026, 11, 1))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("shape", ["30 2 * * *", "*/30 * * * *", ("0 1 * * 6", "30 2 * * 1")])
+def test_queries_agree_across_a_dst_change(policy: str, shape: str | tuple[str, ...]) -> None:
+    german = Calendar(country="DE", subdiv="BE")
+    moving = WorkflowSchedule.from_workflow(
+        Workflow(
+            task={"t": Task(command="true")},
+            schedule=shape,
+            on_holiday=policy,
+            calendar="de",
+            timezone="Europe/Berlin",
+        ),
+        default_timezone="UTC",
+        calendars={"de": german},
+    )
+    berlin = ZoneInfo("Europe/Berlin")
+    begin, end = datetime(2026, 10, 10, tzinfo=berlin), datetime(2026, 11, 10, tzinfo=berlin)
+    check_queries(moving, german, begin, end, datetime(2026, 10, 20, tzinfo=berlin))
+
+
+def check_queries(
+    moving: WorkflowSchedule, model: Calendar, begin: datetime, end: datetime, first: datetime
+) -> None:
+    """next/previous/count/latest agree with the stream; the stream keeps its promises."""
+    calendar = WorkingCalendar.from_model(model)
+    stream = fires_until(moving.fires(begin), end)
+    real = [f.at.astimezone(UTC) for f in stream if f.at is not None]
+    assert all(a < b for a, b in pairwise(real))
+    assert all(calendar.is_working_day(f.at.date()) for f in stream if f.at is not None)
+    for fire in stream:
+        if fire.moved_from is not None and fire.at is not None:
+            assert fire.at.time() == fire.moved_from.time()
+            step = 1 if moving.on_holiday == "next_business_day" else -1
+            assert (fire.at.date() - fire.moved_from.date()).days * step > 0
+    probes = [first + n * timedelta(hours=7, minutes=13) for n in range(60)]
+    for probe in (p.astimezone(UTC) for p in probes):
+        assert utc_or_none(moving.next_fire(probe)) == next((a for a in real if a > probe), None)
+        before: list[datetime | None] = [None, *(at for at in real if at < probe)]
+        assert utc_or_none(moving.previous_fire(probe)) == before[-1]
+    for early, late in pairwise(probes[::6]):
+        inside = [at for at in real if early < at <= late]
+        assert moving.count_between(early, late) == len(inside)
+        latest = moving.latest_between(early, late)
+        assert utc_or_none(latest) == (inside[-1] if inside else None)
+
+
+def utc_or_none(instant: datetime | None) -> datetime | None:
+    return instant.astimezone(UTC) if instant is not None else None
+
+
+def fires_until(fires: Any, end: datetime) -> list[Fire]:
+    return list(itertools.takewhile(lambda f: f.key <= end.astimezone(UTC), fires))

@@ -151,8 +151,18 @@ def calendar_problems(calendar: Calendar) -> list[tuple[tuple[str, ...], str]]:
     return problems
 
 
+@functools.cache
+def _countries() -> Mapping[str, list[str]]:
+    return holidays.list_supported_countries()
+
+
+@functools.cache
+def _markets() -> Mapping[str, list[str]]:
+    return holidays.list_supported_financial()
+
+
 def _country_problem(country: str) -> str | None:
-    codes = holidays.list_supported_countries()
+    codes = _countries()
     if country in codes:
         return None
     by_name = _country_names()
@@ -164,7 +174,7 @@ def _country_problem(country: str) -> str | None:
 def _subdiv_problem(calendar: Calendar) -> str | None:
     if calendar.country is None:
         return 'subdiv needs a country (e.g. country = "IN", subdiv = "MH")'
-    known = holidays.list_supported_countries()[calendar.country]
+    known = _countries()[calendar.country]
     if calendar.subdiv in known:
         return None
     try:
@@ -180,7 +190,7 @@ def _subdiv_problem(calendar: Calendar) -> str | None:
 
 
 def _market_problem(market: str) -> str | None:
-    markets = holidays.list_supported_financial()
+    markets = _markets()
     if market in markets:
         return None
     hint = suggest(market, markets)

@@ -122,15 +122,19 @@ class WorkflowSchedule:
             return 0
         if self.calendar is None:
             return self._count_plain(floor, ceiling)
-        fires = self._stream(after, real_only=True)
+        fires = self._stream(after, real_only=True, until=ceiling)
         return sum(1 for _ in itertools.takewhile(lambda f: f.key <= ceiling, fires))
 
     # -- the stream ------------------------------------------------------------------
 
-    def _stream(self, after: datetime, *, real_only: bool) -> Iterator[Fire]:
+    def _stream(
+        self, after: datetime, *, real_only: bool, until: datetime | None = None
+    ) -> Iterator[Fire]:
+        """Fires after ``after`` in order; with ``until``, at least those up to it."""
         queue = _Queue(floor=dst.utc(after), real_only=real_only)
         jump = real_only and self.on_holiday == "skip" and self.calendar is not None
-        for occurrence in self._nominals(self._scan_from(after), jump=jump):
+        cutoff = self._cutoff(until)
+        for occurrence in self._nominals(self._scan_from(after), jump=jump, cutoff=cutoff):
             queue.push(self._fire_for(occurrence))
             yield from queue.release(self._release_bound(occurrence))
         yield from queue.release(None)
@@ -140,8 +144,8 @@ class WorkflowSchedule:
         begin = dst.utc(after)
         if self.calendar is not None and self.on_holiday == "next_business_day":
             day = dst.local(after, self.timezone).date()
-            earlier = self.calendar.previous_business_day(day)
-            begin = min(begin, dst.utc(dst.start_of_day(earlier, self.timezone)))
+            first_idle = self.calendar.previous_business_day(day) + _DAY
+            begin = min(begin, dst.utc(dst.start_of_day(first_idle, self.timezone)) - _US)
         if self.start is not None:
             begin = max(begin, dst.utc(self.start) - _US)
         return begin
@@ -149,12 +153,24 @@ class WorkflowSchedule:
     def _merged(self, after: datetime) -> Iterator[Occurrence]:
         return merge(e.occurrences(after, self.timezone) for e in self.expressions)
 
-    def _nominals(self, after: datetime, *, jump: bool) -> Iterator[Occurrence]:
-        """Nominal instants inside start/end; with ``jump``, non-working days are passed."""
+    def _cutoff(self, until: datetime | None) -> datetime | None:
+        """The last nominal instant (UTC) that can fire at or before ``until`` (UTC)."""
+        ends = [dst.utc(self.end)] if self.end is not None else []
+        if until is not None and self.calendar and self.on_holiday == "previous_business_day":
+            later = self.calendar.next_business_day(dst.local(until, self.timezone).date())
+            ends.append(dst.utc(dst.start_of_day(later, self.timezone)))
+        elif until is not None:
+            ends.append(until)
+        return min(ends, default=None)
+
+    def _nominals(
+        self, after: datetime, *, jump: bool, cutoff: datetime | None
+    ) -> Iterator[Occurrence]:
+        """Nominal instants up to ``cutoff``; with ``jump``, non-working days are passed."""
         cursor, since = after, after
         while cursor - since <= HORIZON:
             for occurrence in self._merged(cursor):
-                if self.end is not None and occurrence.utc > dst.utc(self.end):
+                if cutoff is not None and occurrence.utc > cutoff:
                     return
                 if jump and not self._working(occurrence.at):
                     cursor = self._next_working_start(occurrence.at)
@@ -231,26 +247,50 @@ class WorkflowSchedule:
         return found if floor is None or dst.utc(found) > floor else None
 
     def _last_before(self, before: datetime, floor: datetime | None) -> datetime | None:
-        """The last real fire before ``before`` (UTC) and above ``floor``: look back in
-        windows that grow fourfold, each read forwards with the stream."""
+        """The last real fire before ``before`` and above ``floor`` (both UTC)."""
         if self.calendar is None:
             return self._last_plain(before, floor)
         lowest = floor if floor is not None else self._lowest(before)
-        guess = self._last_plain(before, None)
-        span = (before - dst.utc(guess) if guess is not None else timedelta()) + _DAY
+        if self.on_holiday == "skip":
+            return self._last_skipping(before, lowest)
+        return self._last_moving(before, lowest)
+
+    def _last_skipping(self, before: datetime, lowest: datetime) -> datetime | None:
+        """Nominal instants backwards; a non-working day is passed in one step."""
+        limit = before
+        while (guess := self._last_plain(limit, lowest)) is not None:
+            if self._working(guess):
+                return guess
+            limit = dst.utc(dst.start_of_day(guess.date(), self.timezone))
+        return None
+
+    def _last_moving(self, before: datetime, lowest: datetime) -> datetime | None:
+        """One working day at a time, backwards, each read forwards with the stream (which
+        also sees fires moved onto that day from neighbouring non-working days)."""
+        limit, day = before, self._working_on_or_before(dst.local(before, self.timezone).date())
         while True:
-            begin = max(before - span, lowest)
-            found = self._last_in(begin, before)
+            begin = max(dst.utc(dst.start_of_day(day, self.timezone)) - _US, lowest)
+            found = self._last_in(begin, limit)
             if found is not None or begin <= lowest:
                 return found
-            span *= 4
+            limit = begin + _US
+            guess = self._last_plain(limit, None)  # may be below floor yet move above it
+            if guess is None:
+                return None
+            day = self._working_on_or_before(guess.date())
+
+    def _working_on_or_before(self, day: date) -> date:
+        assert self.calendar is not None
+        return (
+            day if self.calendar.is_working_day(day) else self.calendar.previous_business_day(day)
+        )
 
     def _lowest(self, before: datetime) -> datetime:
         return dst.utc(self.start) - _US if self.start is not None else before - HORIZON
 
     def _last_in(self, begin: datetime, before: datetime) -> datetime | None:
         found: datetime | None = None
-        for fire in self._stream(begin, real_only=True):
+        for fire in self._stream(begin, real_only=True, until=before):
             if fire.key >= before:
                 break
             found = fire.at
