@@ -43,12 +43,23 @@ def pnr_for(day: str) -> str:
     return f"{between(2_000_000_000, 8_999_999_999, 'pnr', day)}"
 
 
-async def book(browser: str, outputs: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
-    """Ek browser se Tatkal booking; the slower browser is cancelled by the race."""
+class SoldOut(RuntimeError):
+    """The Tatkal quota was gone before this request got through."""
+
+
+async def book(
+    browser: str, outputs: dict[str, Any], run: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Ek browser se Tatkal booking; the slower browser is cancelled by the race.
+
+    ``params["sold_out"]`` simulates the bad day: every request is refused.
+    """
     ready = {s["browser"] for s in outputs["prepare"]["sessions"]}
     if browser not in ready:
         raise RuntimeError(f"no prepared {browser} session; prepared: {sorted(ready)}")
     await asyncio.sleep(RESPONSE_SECONDS[browser])
+    if params.get("sold_out"):
+        raise SoldOut(f"{browser}: Tatkal quota for {JOURNEY['train_number']} is sold out")
     day = run_day(run)
     coach = between(1, 4, "coach", day)
     berth = between(1, 40, "berth", day)

@@ -58,7 +58,9 @@ def sandbox(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_workflow(sandbox: Path, workflow: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+def run_workflow(
+    sandbox: Path, workflow: str, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], Any]:
     elsewhere = sandbox / "elsewhere"
     elsewhere.mkdir()
     result = tapri(
@@ -71,6 +73,7 @@ def run_workflow(sandbox: Path, workflow: str) -> tuple[subprocess.CompletedProc
         str(sandbox / "workflows.toml"),
         "--state-dir",
         str(sandbox / "state"),
+        *extra,
         cwd=elsewhere,
     )
     try:
@@ -102,6 +105,19 @@ def test_example_runs_green(sandbox: Path, workflow: str) -> None:
     assert document["workflow"] == workflow
     assert document["state"] == "success", explain(document, result)
     CHECKS[workflow](document["tasks"], sandbox, document)
+
+
+@pytest.mark.slow
+def test_tatkal_sold_out_still_notifies(sandbox: Path) -> None:
+    result, document = run_workflow(sandbox, "irctc_tatkal", "--param", "sold_out=true")
+    tasks = document["tasks"]
+    assert result.returncode == 1, explain(document, result)
+    assert document["state"] == "failed"
+    assert tasks["book_chrome"]["state"] == tasks["book_firefox"]["state"] == "failed"
+    assert "sold out" in (tasks["book_firefox"]["reason"] or "")
+    assert tasks["notify"]["state"] == "success", tasks["notify"]  # all_done: runs anyway
+    assert tasks["notify"]["output"]["booked"] is False
+    assert tasks["notify"]["output"]["pnr"] == "none"
 
 
 def _all_succeeded(tasks: dict[str, Any], *, except_: tuple[str, ...] = ()) -> None:

@@ -183,13 +183,15 @@ async def test_tatkal_prepare_and_book(ex: dict[str, ModuleType]) -> None:
     run = make_run("2026-03-02T04:30:00+00:00")
     outputs = {"prepare": tk.prepare_sessions(run)}
     assert outputs["prepare"]["prepared_sessions"] == 2
-    firefox = await tk.book("firefox", outputs, run)
-    chrome = await tk.book("chrome", outputs, run)
+    firefox = await tk.book("firefox", outputs, run, {"sold_out": False})
+    chrome = await tk.book("chrome", outputs, run, {})
     assert firefox["pnr"] == chrome["pnr"] == tk.pnr_for("2026-03-02")
     assert len(firefox["pnr"]) == 10 and firefox["pnr"].isdigit()
     assert firefox["browser"] == "firefox" and firefox["status"] == "confirmed"
     with pytest.raises(RuntimeError, match="no prepared edge session"):
-        await tk.book("edge", outputs, run)
+        await tk.book("edge", outputs, run, {})
+    with pytest.raises(tk.SoldOut, match="firefox: Tatkal quota for 12952 is sold out"):
+        await tk.book("firefox", outputs, run, {"sold_out": True})
     with pytest.raises(ValueError, match="opera"):
         tk.prepare_sessions(run, ["opera"])
 
