@@ -157,9 +157,15 @@ def find_cycle(upstream: Mapping[str, Iterable[str]]) -> list[str] | None:
     try:
         TopologicalSorter({t: list(u) for t, u in upstream.items()}).prepare()
     except _GraphlibCycle as exc:
-        cycle: list[str] = list(exc.args[1])
-        return cycle
+        return _rotate(list(exc.args[1])[:-1], list(upstream))
     return None
+
+
+def _rotate(loop: list[str], order: list[str]) -> list[str]:
+    """Start the cycle at the task defined first, so the message is stable."""
+    start = min(range(len(loop)), key=lambda i: order.index(loop[i]))
+    ring = loop[start:] + loop[:start]
+    return [*ring, ring[0]]
 
 
 def graph_problems(workflow: Workflow) -> list[tuple[KeyPath, DefinitionError]]:

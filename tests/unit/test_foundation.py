@@ -55,11 +55,18 @@ def test_flow_edges() -> None:
 
 
 def _wf(flow: list[str], after: dict[str, list[str]]) -> Workflow:
-    names = {
-        n
-        for f in flow
-        for n in f.replace("[", " ").replace("]", " ").replace(",", " ").replace(">>", " ").split()
-    } | set(after)
+    names = sorted(
+        {
+            n
+            for f in flow
+            for n in f.replace("[", " ")
+            .replace("]", " ")
+            .replace(",", " ")
+            .replace(">>", " ")
+            .split()
+        }
+        | set(after)
+    )
     return Workflow.model_validate(
         {"flow": flow, "task": {n: {"shell": "true", "after": after.get(n, [])} for n in names}}
     )
