@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +262,7 @@ class Daemon:
     async def _reload(self) -> Answer:
         now = self.clock.now().isoformat()
         try:
-            snapshot = await anyio.to_thread.run_sync(Snapshot.load, self.settings)
+            snapshot = await anyio.to_thread.run_sync(self._load_again)
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
             log.error(logs.CONFIG_REJECTED, problems=problems, count=len(problems))
@@ -277,6 +277,21 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.config_reloaded(True)
         return {"digest": snapshot.digest, "diff": changes.as_dict()}
+
+    def _load_again(self) -> Snapshot:
+        """Read the settings file again too (for its workflow list); paths and daemon
+        settings that only a restart can change keep their current values."""
+        options = self.options
+        fresh = load_settings(
+            options.config,
+            state_dir=options.state_dir,
+            workflows=options.workflows or None,
+            environ=options.environ,
+        )
+        if fresh.paths != self.settings.paths or fresh.settings != self.settings.settings:
+            log.warning(logs.CONFIG_LOADED, restart_needed="daemon settings or paths changed")
+        current = replace(self.settings, workflow_files=fresh.workflow_files)
+        return Snapshot.load(current)
 
     def _swap(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
