@@ -117,3 +117,32 @@ def test_only_the_scheduler_module_imports_apscheduler() -> None:
         if any(i.split(".")[0] == "apscheduler" for i in _imports(p))
     )
     assert users == ["tapri_daemon.daemon.scheduler"]
+
+
+_LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+
+
+def _literal_log_events(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{path.name}:{node.lineno}: {node.args[0].value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _LOG_METHODS
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ]
+
+
+def test_log_events_come_from_the_vocabulary() -> None:
+    literal = [hit for p in SRC.rglob("*.py") for hit in _literal_log_events(p)]
+    assert literal == [], "use a constant from tapri_daemon.logs"
+
+
+def test_every_event_is_documented() -> None:
+    from tapri_daemon.logs import VOCABULARY
+
+    doc = (SRC.parents[1] / "docs" / "logging.md").read_text(encoding="utf-8")
+    assert sorted(e for e in VOCABULARY if f"`{e}`" not in doc) == []
