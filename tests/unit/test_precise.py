@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -145,3 +146,23 @@ def test_elevation_is_reference_counted() -> None:
         assert _policy() == os.SCHED_FIFO
     elevation.exit()
     assert _policy() == os.SCHED_OTHER
+
+
+def test_elevation_raises_the_other_threads_too_and_restores_them() -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    tid = worker.native_id
+    assert tid is not None
+    elevation = Elevation()
+    try:
+        elevation.enter()
+        if not elevation.available:
+            pytest.skip("this process may not use SCHED_FIFO")
+        assert os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
+        assert os.sched_getparam(tid).sched_priority == elevation.priority - 1
+    finally:
+        elevation.exit()
+        stop.set()
+    assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+    worker.join()

@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,34 +78,57 @@ def spin_until_ns(target_ns: int) -> int:
 
 
 class Elevation:
-    """Reference-counted SCHED_FIFO for the calling (loop) thread; a no-op when refused."""
+    """Reference-counted SCHED_FIFO for the daemon's threads; a no-op when refused.
+
+    The calling (loop) thread gets ``priority``; the daemon's other threads (aiosqlite,
+    waitpid watchers, anyio workers) get ``priority - 1``: a thread holding the GIL must not
+    be preempted by busy task processes while the loop thread waits for the GIL (priority
+    inversion through the GIL). Threads started meanwhile keep the normal policy
+    (SCHED_RESET_ON_FORK).
+    """
 
     def __init__(self, priority: int = RT_PRIORITY) -> None:
         self.priority = priority
         self.depth = 0
         self.available: bool | None = None
         """None until tried; False once the kernel refused."""
+        self._raised: list[int] = []
 
     def enter(self) -> None:
         self.depth += 1
         if self.depth == 1 and self.available is not False:
-            self.available = _set_policy(_FIFO, self.priority)
+            self.available = _set_policy(0, _FIFO, self.priority)
+            if self.available:
+                self._raised = _raise_others(self.priority - 1)
 
     def exit(self) -> None:
         self.depth = max(0, self.depth - 1)
         if self.depth == 0 and self.available:
-            _set_policy(os.SCHED_OTHER, 0)
+            for tid in self._raised:
+                _set_policy(tid, os.SCHED_OTHER, 0)
+            self._raised = []
+            _set_policy(0, os.SCHED_OTHER, 0)
 
 
 _FIFO = getattr(os, "SCHED_FIFO", 1) | getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 
 
-def _set_policy(policy: int, priority: int) -> bool:
+def _set_policy(tid: int, policy: int, priority: int) -> bool:
     try:
-        os.sched_setscheduler(0, policy, os.sched_param(priority))
+        os.sched_setscheduler(tid, policy, os.sched_param(priority))
     except (OSError, AttributeError):
         return False
     return True
+
+
+def _raise_others(priority: int) -> list[int]:
+    """Give every other thread of this process the real-time policy; return their ids."""
+    me = threading.get_native_id()
+    try:
+        tids = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+    return [t for t in tids if t != me and _set_policy(t, _FIFO, max(1, priority))]
 
 
 class PreciseClock:
