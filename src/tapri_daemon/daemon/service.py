@@ -173,7 +173,7 @@ class Daemon:
         self.fires = FireHandler(
             pool=self.pool,
             store=parts.store,
-            clock=self.clock,
+            clock=precise.PreciseClock(realtime=False),  # exact, without SCHED_FIFO
             notifier=parts.notifier,
             before_precise=self.check_clock,
         )
