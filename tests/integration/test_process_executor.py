@@ -259,7 +259,10 @@ async def test_a_leftover_holding_stdout_neither_hangs_nor_survives(
 async def test_a_daemonised_leftover_is_found_and_stopped(
     dispatcher: Dispatcher, tmp_path: Path
 ) -> None:
-    script = "(setsid sh -c 'echo $$ > pid; exec sleep 300' > /dev/null 2>&1 &); sleep 0.2"
+    script = (
+        "(setsid sh -c 'echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 300' > /dev/null 2>&1 &);"
+        " while [ ! -s pid ]; do sleep 0.01; done"
+    )
     result = await run(dispatcher, shell(tmp_path, script, cwd=str(tmp_path)))
     assert result.outcome is Outcome.SUCCESS and result.killed == 1
     assert not alive(pids_in(tmp_path / "pid")[0])
