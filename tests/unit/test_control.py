@@ -26,12 +26,15 @@ from tapri_daemon.daemon.control import (
     peer_allowed,
     request,
 )
+from tapri_daemon.daemon.lock import StateDirLock
+from tapri_daemon.daemon.systemd import Notifier
 from tapri_daemon.errors import (
     ConfigError,
     ControlError,
     DaemonNotRunningError,
     NotFoundError,
     Problem,
+    StateDirLockedError,
 )
 
 
@@ -158,3 +161,36 @@ async def test_other_uid_is_refused_by_so_peercred(open_dir: Path) -> None:
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["exit_code"] == 77
     assert "uid 65534" in answer["error"]
+
+
+def test_sd_notify_reaches_an_abstract_socket() -> None:
+    name = f"@tapri-test-{os.getpid()}"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(b"\0" + name[1:].encode())
+    receiver.settimeout(5)
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "2000000"})
+        assert notifier.watchdog_interval == 1.0
+        assert notifier.ready("2 workflows")
+        assert receiver.recv(1024) == b"READY=1\nSTATUS=2 workflows"
+        assert notifier.reloading()
+        lines = receiver.recv(1024).decode().splitlines()
+        assert lines[0] == "RELOADING=1" and int(lines[1].split("=")[1]) > 0
+    finally:
+        receiver.close()
+
+
+def test_sd_notify_is_inert_without_systemd() -> None:
+    notifier = Notifier({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert not notifier.enabled and not notifier.ready()
+    assert notifier.watchdog_interval is None  # the watchdog is meant for another pid
+
+
+def test_state_dir_lock_names_its_holder(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "tapri.lock"
+    with StateDirLock(path):
+        assert path.read_text().strip() == str(os.getpid())
+        with pytest.raises(StateDirLockedError) as info:
+            StateDirLock(path).acquire()
+        assert f"pid {os.getpid()}" in info.value.message
+    StateDirLock(path).acquire()  # released: free again
