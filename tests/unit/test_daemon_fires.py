@@ -164,9 +164,7 @@ async def test_overlap_skip_and_queue(tmp_path: Path) -> None:
     for overlap in ("skip", "queue"):
         gate = anyio.Event()
         with capture_logs() as captured:
-            async with rig(
-                tmp_path / overlap, now=T0 + MINUTE, overlap=overlap, handler=held
-            ) as r:
+            async with rig(tmp_path / overlap, now=T0 + MINUTE, overlap=overlap, handler=held) as r:
                 await _seed_fire(r, T0)
                 await r.fires.on_due("w", T0 + MINUTE)
                 r.harness.clock.advance_to(T0 + 2 * MINUTE)
