@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 
 from tapri_daemon.daemon.jumps import JumpWatch, Sample, detect
+from tapri_daemon.daemon.reload import FileWatch, diff
 from tapri_daemon.daemon.scheduler import JOB_OPTIONS, FireScheduler, JobSpec, ScheduleTrigger
+from tapri_daemon.model import Workflow
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -145,3 +148,36 @@ def test_jump_watch_compares_consecutive_samples() -> None:
     jump = watch.check(_sample(200, 12))
     assert jump is not None and jump.offset == 98
     assert watch.check(_sample(201, 13)) is None
+
+
+def _workflows(**schedules: str) -> dict[str, Workflow]:
+    return {
+        name: Workflow.model_validate({"schedule": cron, "task": {"a": {"command": "true"}}})
+        for name, cron in schedules.items()
+    }
+
+
+def test_reload_diff_names_added_removed_rescheduled_and_changed() -> None:
+    old = _workflows(a="* * * * *", b="@daily", c="@hourly")
+    new = _workflows(a="*/5 * * * *", c="@hourly", d="@daily")
+    new["c"] = new["c"].model_copy(update={"max_active_runs": 3})
+    changes = diff(old, new)
+    assert changes.as_dict() == {
+        "added": ["d"],
+        "removed": ["b"],
+        "rescheduled": ["a"],
+        "changed": ["c"],
+    }
+    assert diff(old, old).empty
+
+
+def test_file_watch_sees_each_edit_once(tmp_path: Path) -> None:
+    path = tmp_path / "workflows.toml"
+    path.write_text("a")
+    watch = FileWatch((path,))
+    assert not watch.changed()
+    path.write_text("ab")
+    assert watch.changed()
+    assert not watch.changed()
+    path.unlink()
+    assert watch.changed()
