@@ -1,9 +1,10 @@
 """`tapri daemon`: the composition root of the long-running service.
 
-Start order: load settings and definitions (invalid: exit 78) -> take the state-dir lock
-(held by another daemon: exit 1 at once) -> open and migrate the store -> recovery (a dead
-daemon's attempts become lost, its leftovers are killed) -> resume unfinished runs ->
-catch-up -> APScheduler starts firing -> control socket -> ``READY=1``.
+Start order: load the settings -> take the state-dir lock (held by another daemon: exit 1
+at once) -> load and validate the definitions (invalid: exit 78) -> open and migrate the
+store -> recovery (a dead daemon's attempts become lost, its leftovers are killed) ->
+resume unfinished runs -> catch-up -> APScheduler starts firing -> control socket ->
+``READY=1``.
 
 Signals are read from ``anyio.open_signal_receiver`` (never a polled flag): SIGHUP reloads;
 SIGTERM/SIGINT stop: ``STOPPING=1``, no more fires, every running run is cancelled (its
@@ -88,18 +89,25 @@ async def main(options: Options) -> int:
         daemon_settings.log_format, daemon_settings.log_level, daemon_settings.log_file, observers
     )
     try:
-        snapshot = await anyio.to_thread.run_sync(Snapshot.load, settings)
-    except ConfigError as exc:
-        log.error(logs.CONFIG_REJECTED, problems=[str(p) for p in exc.problems])
-        print(f"tapri: {exc.message}", file=sys.stderr)
-        return EX_CONFIG
-    try:
-        await Daemon(settings, snapshot, options, metrics).run()
+        with StateDirLock(settings.paths.lock_path):  # first: a second daemon leaves at once
+            snapshot = await _definitions(settings)
+            if snapshot is None:
+                return EX_CONFIG
+            await Daemon(settings, snapshot, options, metrics).run()
     except TapriError as exc:
         log.error(logs.DAEMON_STOPPED, error=exc.message, exit_code=exc.exit_code)
         print(f"tapri: {exc.message}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+async def _definitions(settings: LoadedSettings) -> Snapshot | None:
+    try:
+        return await anyio.to_thread.run_sync(Snapshot.load, settings)
+    except ConfigError as exc:
+        log.error(logs.CONFIG_REJECTED, problems=[str(p) for p in exc.problems])
+        print(f"tapri: {exc.message}", file=sys.stderr)
+        return None
 
 
 def _metrics(settings: LoadedSettings) -> Metrics | None:
@@ -141,8 +149,6 @@ class Daemon:
     async def run(self) -> None:
         async with AsyncExitStack() as stack:
             signals = stack.enter_context(anyio.open_signal_receiver(*SIGNALS))
-            lock = StateDirLock(self.settings.paths.lock_path)
-            stack.enter_context(lock)
             self.parts = await open_parts(stack, self.settings, self.snapshot, self)
             await self._serve_metrics(stack)
             await self._record_daemon(stopped=False)
