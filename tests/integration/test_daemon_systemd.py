@@ -62,7 +62,7 @@ def test_second_daemon_exits_at_once_and_leaves_the_first_alone(tmp_path: Path) 
         assert second.returncode != 0
         assert "locked by another tapri daemon" in second.stdout + second.stderr
         assert f"pid {first.proc.pid}" in second.stdout + second.stderr  # type: ignore[union-attr]
-        assert time.monotonic() - started < 10  # interpreter start included; the lock is instant
+        assert time.monotonic() - started < 5  # interpreter start included (~0.5 s idle)
         fires = len(first.logged("fire.recorded"))
         wait_for(lambda: len(first.logged("fire.recorded")) > fires, 5, "the first keeps firing")
         assert first.cli("status", "--json").returncode == 0
