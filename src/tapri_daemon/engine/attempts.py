@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,7 @@ from tapri_daemon import logs
 from tapri_daemon.credentials import mask, mask_value
 from tapri_daemon.engine import retry
 from tapri_daemon.engine.limits import acquire_all, release_all
-from tapri_daemon.engine.live import LiveRun, TaskEnd
+from tapri_daemon.engine.live import Ended, LiveRun, Queued, TaskEnd, committed
 from tapri_daemon.engine.notices import notify
 from tapri_daemon.engine.requests import build_request
 from tapri_daemon.errors import SecretError, TemplateError
@@ -22,6 +24,7 @@ from tapri_daemon.interfaces import (
     EventKind,
     Outcome,
     ProcessInfo,
+    TaskRecord,
     TaskState,
 )
 
@@ -38,11 +41,13 @@ class _Current:
 
 
 class _Observer:
-    def __init__(self, live: LiveRun, current: _Current) -> None:
+    def __init__(self, live: LiveRun, current: _Current, start: Queued) -> None:
         self.live = live
         self.current = current
+        self.start = start
 
     async def spawned(self, info: ProcessInfo) -> None:
+        await committed(self.start)  # the pid must land after the attempt's first row
         self.current.record = replace(
             self.current.record, pid=info.pid, pgid=info.pgid, pid_start_time=info.start_time
         )
@@ -82,11 +87,11 @@ async def run_attempts(live: LiveRun, task_id: str) -> TaskEnd:
             request = build_request(live, task_id, attempt)
         except (TemplateError, SecretError) as exc:
             return TaskEnd(state=TaskState.FAILED, attempts=attempt - 1, reason=exc.message)
-        result = await _attempt(live, task_id, request)
-        if result.outcome is Outcome.SUCCESS:
-            output = mask_value(result.output, request.secrets)
-            return TaskEnd(state=TaskState.SUCCESS, attempts=attempt, output=output)
-        end = await _after_failure(live, task_id, attempt, base, result, request)
+        ended = await _attempt(live, task_id, request)
+        if ended.result.outcome is Outcome.SUCCESS:
+            output = mask_value(ended.result.output, request.secrets)
+            return TaskEnd(state=TaskState.SUCCESS, attempts=attempt, output=output, ended=ended)
+        end = await _after_failure(live, task_id, attempt, base, ended, request)
         if end is not None:
             return end
 
@@ -96,17 +101,18 @@ async def _after_failure(
     task_id: str,
     attempt: int,
     base: int,
-    result: AttemptResult,
+    ended: Ended,
     request: AttemptRequest,
 ) -> TaskEnd | None:
     settings = live.settings(task_id)
+    result = ended.result
     reason = mask(_reason(result), request.secrets)
     rng = live.services.rng
     delay = retry.decide(settings, attempt - base, result.outcome, result.exit_code, rng)
     if delay is None:
         state = TaskState.CANCELLED if result.outcome is Outcome.CANCELLED else TaskState.FAILED
-        return TaskEnd(state=state, attempts=attempt, reason=reason)
-    await _retry_wait(live, task_id, attempt, delay, reason)
+        return TaskEnd(state=state, attempts=attempt, reason=reason, ended=ended)
+    await _retry_wait(live, task_id, attempt, delay, reason, ended)
     return None
 
 
@@ -129,9 +135,19 @@ async def _continue_after(live: LiveRun, task_id: str, attempt: int, base: int) 
     return None
 
 
-async def _retry_wait(live: LiveRun, task_id: str, attempt: int, delay: float, reason: str) -> None:
+async def _retry_wait(
+    live: LiveRun,
+    task_id: str,
+    attempt: int,
+    delay: float,
+    reason: str,
+    ended: Ended | None = None,
+) -> None:
     record = live.task_record(task_id, TaskState.UP_FOR_RETRY, attempts=attempt, reason=reason)
-    await live.save_task(record)
+    if ended is None:
+        await live.save_task(record)
+    else:
+        await save_ended(live, task_id, record, ended)
     live.log.info(
         logs.TASK_RETRYING,
         task_id=task_id,
@@ -152,7 +168,7 @@ async def _retry_wait(live: LiveRun, task_id: str, attempt: int, delay: float, r
     await live.services.clock.sleep(delay)
 
 
-async def _attempt(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptResult:
+async def _attempt(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
     slots = live.slots_for(task_id)
     await acquire_all(slots)
     try:
@@ -192,20 +208,33 @@ async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: flo
     )
 
 
-async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptResult:
+async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
+    """Run one attempt. Its start is committed while it runs, not before: one commit less
+    between an upstream's end and a downstream's start. The store commits in order, so the
+    attempt's pid (``spawned``) and its end always land after its start; ``task.started``
+    is logged once the start is committed.
+    """
     current = _Current(record=_start_record(live, request))
-    await _save_start(live, task_id, current.record)
-    live.log.info(
-        logs.TASK_STARTED, task_id=task_id, attempt=request.attempt, kind=request.task.kind
-    )
+    running = live.task_record(task_id, TaskState.RUNNING, attempts=request.attempt)
+    queued = live.queue_pair(running, current.record)
+    queued[-1].add_done_callback(functools.partial(_log_started, live, task_id, request.attempt))
     try:
-        result = await live.services.executor.execute(request, _Observer(live, current))
+        observer = _Observer(live, current, queued)
+        result = await live.services.executor.execute(request, observer)
+        await committed(queued)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
+            await committed(queued)
             await _save_interrupted(live, task_id, current)
         raise
-    await _save_end(live, task_id, current, result, request)
-    return result
+    return Ended(record=_end_record(live, current, result, request), result=result)
+
+
+def _log_started(live: LiveRun, task_id: str, attempt: int, saved: asyncio.Future[None]) -> None:
+    if not saved.cancelled() and saved.exception() is None:
+        live.log.info(
+            logs.TASK_STARTED, task_id=task_id, attempt=attempt, kind=live.shape.kind(task_id)
+        )
 
 
 def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
@@ -219,12 +248,6 @@ def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
         log_path=request.log_path,
         fire_target_ns=request.fire_at_ns,
     )
-
-
-async def _save_start(live: LiveRun, task_id: str, record: AttemptRecord) -> None:
-    running = live.task_record(task_id, TaskState.RUNNING, attempts=record.attempt)
-    await live.save_task(running)
-    await live.save_attempt(record)
 
 
 async def _save_interrupted(live: LiveRun, task_id: str, current: _Current) -> None:
@@ -245,27 +268,36 @@ async def _save_interrupted(live: LiveRun, task_id: str, current: _Current) -> N
     )
 
 
-async def _save_end(
-    live: LiveRun,
-    task_id: str,
-    current: _Current,
-    result: AttemptResult,
-    request: AttemptRequest,
-) -> None:
-    error = mask(result.error, request.secrets) if result.error else None
+def _end_record(
+    live: LiveRun, current: _Current, result: AttemptResult, request: AttemptRequest
+) -> AttemptRecord:
+    start = current.record
     actual = result.process.spawned_ns if result.process is not None else result.started_ns
-    record = replace(
-        current.record,
+    current.record = AttemptRecord(
+        run_id=start.run_id,
+        task_id=start.task_id,
+        attempt=start.attempt,
         outcome=result.outcome,
+        started_at=start.started_at,
         ended_at=live.now(),
         exit_code=result.exit_code,
-        error=error,
+        error=mask(result.error, request.secrets) if result.error else None,
+        pid=start.pid,
+        pgid=start.pgid,
+        pid_start_time=start.pid_start_time,
+        daemon_id=start.daemon_id,
+        log_path=start.log_path,
         killed=result.killed,
+        fire_target_ns=start.fire_target_ns,
         fire_actual_ns=actual if request.fire_at_ns is not None else None,
     )
-    current.record = record
-    await live.save_attempt(record)
-    _log_end(live, task_id, record, result)
+    return current.record
+
+
+async def save_ended(live: LiveRun, task_id: str, task: TaskRecord, ended: Ended) -> None:
+    """Save an ended attempt with the task record that follows it, then log the end."""
+    await live.save_pair(task, ended.record)
+    _log_end(live, task_id, ended.record, ended.result)
 
 
 def _log_end(live: LiveRun, task_id: str, record: AttemptRecord, result: AttemptResult) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,12 +21,44 @@ from tapri_daemon.engine.shape import Shape
 from tapri_daemon.interfaces import (
     JSON,
     AttemptRecord,
+    AttemptResult,
+    RunInfo,
     RunRecord,
     RunState,
     TaskRecord,
     TaskState,
 )
 from tapri_daemon.model import TaskSettings
+
+
+async def both(first: Awaitable[None], second: Awaitable[None]) -> None:
+    """Await two store writes queued at the same time (asyncio: the store is aiosqlite)."""
+    pending = asyncio.ensure_future(first)
+    try:
+        await second
+    except BaseException:
+        pending.add_done_callback(_retrieve)  # it still commits; nobody waits for it
+        raise
+    await pending
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+Queued = tuple["asyncio.Future[None]", ...]
+
+
+async def committed(queued: Queued) -> None:
+    """Wait until every queued write is committed (they go on if the waiter is cancelled)."""
+    for index, future in enumerate(queued):
+        try:
+            await future
+        except BaseException:
+            for rest in queued[index + 1 :]:
+                rest.add_done_callback(_retrieve)
+            raise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +92,14 @@ class RunSetup:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Ended:
+    """An attempt that ended; saved together with the task record that follows from it."""
+
+    record: AttemptRecord
+    result: AttemptResult
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskEnd:
     """How a task ended."""
 
@@ -66,6 +107,8 @@ class TaskEnd:
     attempts: int
     output: JSON = None
     reason: str | None = None
+    ended: Ended | None = None
+    """The last attempt, when it is not saved yet."""
 
 
 class LiveRun:
@@ -97,6 +140,8 @@ class LiveRun:
         limit = setup.shape.workflow.max_active_tasks
         self.workflow_slots = Slots(limit) if limit is not None else None
         self.secrets: set[str] = set()
+        self.run_infos: dict[int, tuple[RunInfo, dict[str, JSON]]] = {}
+        self.log_folder = str(setup.log_dir)
 
     # -- lookups ------------------------------------------------------------------------
     def settings(self, task_id: str) -> TaskSettings:
@@ -158,6 +203,36 @@ class LiveRun:
     async def save_attempt(self, record: AttemptRecord) -> None:
         self.last_attempts[record.task_id] = record
         await self.services.store.save_attempt(record)
+
+    def queue_pair(self, task: TaskRecord, attempt: AttemptRecord) -> Queued:
+        """Queue a task and an attempt record for the store without waiting for the commit.
+
+        ``committed(queued)`` waits for both. The store commits in queue order, so a write
+        queued later (the attempt's pid, its end) never lands before these.
+        """
+        self._remember(task, attempt)
+        store = self.services.store
+        return (
+            asyncio.ensure_future(store.save_attempt(attempt)),
+            asyncio.ensure_future(store.save_task(task)),
+        )
+
+    async def save_pair(self, task: TaskRecord, attempt: AttemptRecord) -> None:
+        """Save a task and an attempt record with both writes in flight at once.
+
+        The store commits writes in groups, so two writes queued together usually share
+        one commit: one wait instead of two on the hot path. Both are committed when this
+        returns.
+        """
+        self._remember(task, attempt)
+        store = self.services.store
+        await both(store.save_attempt(attempt), store.save_task(task))
+
+    def _remember(self, task: TaskRecord, attempt: AttemptRecord) -> None:
+        self.tasks[task.task_id] = task
+        if not task.state.finished:
+            self.progress.set_state(task.task_id, task.state)
+        self.last_attempts[attempt.task_id] = attempt
 
     # -- cancelling -----------------------------------------------------------------------
     def cancel_task(self, task_id: str, reason: str) -> None:

@@ -16,7 +16,16 @@ Context = Mapping[str, Any] | None
 _SQLITE = "sqlite:///"
 
 
-def run_info(live: LiveRun, attempt: int) -> RunInfo:
+def run_info(live: LiveRun, attempt: int) -> tuple[RunInfo, dict[str, JSON]]:
+    """What a task sees of its run at this attempt number, and its ``as_dict`` (cached)."""
+    found = live.run_infos.get(attempt)
+    if found is None:
+        info = _run_info(live, attempt)
+        found = live.run_infos[attempt] = (info, info.as_dict())
+    return found
+
+
+def _run_info(live: LiveRun, attempt: int) -> RunInfo:
     setup = live.setup
     record = setup.record
     return RunInfo(
@@ -67,10 +76,12 @@ def _http(task: Task, context: Context, renderer: templates.Renderer) -> dict[st
     return rendered
 
 
-def _kind_fields(live: LiveRun, task_id: str, run: RunInfo, context: Context) -> dict[str, Any]:
+def _kind_fields(
+    live: LiveRun, task_id: str, run: dict[str, JSON], context: Context
+) -> dict[str, Any]:
     task = live.shape.workflow.task[task_id]
     renderer = live.services.renderer
-    kind = task.kind
+    kind = live.shape.kind(task_id)
     if kind == "command":
         assert task.command is not None
         argv = renderer.argv(task.command, context) if context is not None else task.command
@@ -84,7 +95,7 @@ def _kind_fields(live: LiveRun, task_id: str, run: RunInfo, context: Context) ->
         injected = {
             "params": live.setup.record.params,
             "outputs": live.outputs_for(task_id),
-            "run": run.as_dict(),
+            "run": run,
         }
         return {"kwargs": {**injected, **(args or {})}}
     if kind == "sql":
@@ -112,9 +123,9 @@ def build_request(live: LiveRun, task_id: str, attempt: int) -> AttemptRequest:
     """Render and expand everything one attempt needs (TemplateError / SecretError)."""
     setup = live.setup
     settings = live.settings(task_id)
-    run = run_info(live, attempt)
+    run, run_dict = run_info(live, attempt)
     context = _context(live, task_id, run)
-    fields = _kind_fields(live, task_id, run, context)
+    fields = _kind_fields(live, task_id, run_dict, context)
     env, secrets = _render_env(settings.env, context, live.services.renderer, setup.sources)
     live.secrets.update(s for s in secrets if s)
     return AttemptRequest(
@@ -125,7 +136,7 @@ def build_request(live: LiveRun, task_id: str, attempt: int) -> AttemptRequest:
         env=env,
         secrets=tuple(secrets),
         cwd=settings.cwd,
-        log_path=str(setup.log_dir / f"{task_id}.{attempt}.log"),
+        log_path=f"{live.log_folder}/{task_id}.{attempt}.log",
         timeout=settings.timeout.total_seconds() if settings.timeout is not None else None,
         kill_grace=settings.kill_grace.total_seconds(),
         output_limit=settings.output_limit,

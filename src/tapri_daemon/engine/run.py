@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from tapri_daemon import durations, logs
-from tapri_daemon.engine.attempts import run_attempts
+from tapri_daemon.engine.attempts import run_attempts, save_ended
 from tapri_daemon.engine.deadlines import deadline_instant, describe
 from tapri_daemon.engine.live import LiveRun, TaskEnd
 from tapri_daemon.engine.notices import failure_details, notify
@@ -119,27 +119,30 @@ class RunExecution:
     async def _run_task(self, task_id: str) -> None:
         live = self.live
         if task_id in live.cancel_reasons:
-            known = live.tasks.get(task_id)
-            reason = live.cancel_reasons[task_id]
-            end = TaskEnd(
-                state=TaskState.CANCELLED, attempts=known.attempts if known else 0, reason=reason
-            )
-            await self._finished(task_id, end)
+            await self._finished(task_id, self._cancelled_end(task_id))
             return
-        scope = anyio.CancelScope()
-        live.scopes[task_id] = scope
         try:
-            with scope:
+            if live.shape.cancellable(task_id):
+                end = await self._in_own_scope(task_id)
+            else:
                 end = await run_attempts(live, task_id)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._interrupted(task_id)
             raise
+        await self._finished(task_id, end)
+
+    async def _in_own_scope(self, task_id: str) -> TaskEnd:
+        """A task that can be cancelled on its own (race member, deadline with cancel)."""
+        live = self.live
+        scope = anyio.CancelScope()
+        live.scopes[task_id] = scope
+        try:
+            with scope:
+                return await run_attempts(live, task_id)
         finally:
             live.scopes.pop(task_id, None)
-        if scope.cancelled_caught:
-            end = self._cancelled_end(task_id)
-        await self._finished(task_id, end)
+        return self._cancelled_end(task_id)  # reached only when this scope was cancelled
 
     def _cancelled_end(self, task_id: str) -> TaskEnd:
         live = self.live
@@ -162,7 +165,10 @@ class RunExecution:
         record = live.task_record(
             task_id, end.state, attempts=end.attempts, output=end.output, reason=end.reason
         )
-        await live.save_task(record)
+        if end.ended is None:
+            await live.save_task(record)
+        else:
+            await save_ended(live, task_id, record, end.ended)
         if end.state is TaskState.SUCCESS:
             live.outputs[task_id] = end.output
         decisions = live.progress.finish(task_id, end.state)

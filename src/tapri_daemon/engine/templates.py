@@ -40,6 +40,8 @@ def has_templates(value: Any) -> bool:
     """Whether a string, or any string inside a JSON value, holds template syntax."""
     if isinstance(value, str):
         return is_template(value)
+    if not value:
+        return False
     if isinstance(value, Mapping):
         return any(has_templates(v) for v in value.values())
     if isinstance(value, list | tuple):
