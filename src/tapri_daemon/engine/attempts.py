@@ -209,8 +209,9 @@ async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: flo
 
 
 async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
-    """Run one attempt. Its start is committed while it runs, not before: one commit less
-    between an upstream's end and a downstream's start. The store commits in order, so the
+    """Run one attempt. Its start is committed while it runs, not before, and its end is
+    awaited together with its start (``save_ended``): one commit per task on the critical
+    path from an upstream's end to a downstream's start. The store commits in order, so the
     attempt's pid (``spawned``) and its end always land after its start; ``task.started``
     is logged once the start is committed.
     """
@@ -221,13 +222,13 @@ async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> Ende
     try:
         observer = _Observer(live, current, queued)
         result = await live.services.executor.execute(request, observer)
-        await committed(queued)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await committed(queued)
             await _save_interrupted(live, task_id, current)
         raise
-    return Ended(record=_end_record(live, current, result, request), result=result)
+    record = _end_record(live, current, result, request)
+    return Ended(record=record, result=result, start=queued)
 
 
 def _log_started(live: LiveRun, task_id: str, attempt: int, saved: asyncio.Future[None]) -> None:
@@ -296,7 +297,7 @@ def _end_record(
 
 async def save_ended(live: LiveRun, task_id: str, task: TaskRecord, ended: Ended) -> None:
     """Save an ended attempt with the task record that follows it, then log the end."""
-    await live.save_pair(task, ended.record)
+    await live.save_pair(task, ended.record, after=ended.start)
     _log_end(live, task_id, ended.record, ended.result)
 
 

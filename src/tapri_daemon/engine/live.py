@@ -97,6 +97,8 @@ class Ended:
 
     record: AttemptRecord
     result: AttemptResult
+    start: tuple[asyncio.Future[None], ...] = ()
+    """The writes of the attempt's start, perhaps not committed yet."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,13 +219,16 @@ class LiveRun:
             asyncio.ensure_future(store.save_task(task)),
         )
 
-    async def save_pair(self, task: TaskRecord, attempt: AttemptRecord) -> None:
+    async def save_pair(self, task: TaskRecord, attempt: AttemptRecord, after: Queued = ()) -> None:
         """Save a task and an attempt record with both writes in flight at once.
 
         The store commits writes in groups, so two writes queued together usually share
         one commit: one wait instead of two on the hot path. Both are committed when this
         returns.
         """
+        if after:  # earlier writes still in flight: queue ours behind them, wait for all
+            await committed((*after, *self.queue_pair(task, attempt)))
+            return
         self._remember(task, attempt)
         store = self.services.store
         await both(store.save_attempt(attempt), store.save_task(task))
