@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import io
 import logging
 import pstats
@@ -55,8 +54,6 @@ from tapri_daemon.spec.settings import load_settings
 from tapri_daemon.store.sqlite import SQLiteStore
 
 MODULE = "async def noop():\n    return None\n"
-TUNED_GC = (50_000, 20, 100)
-"""What a daemon can set after loading its definitions (see --gc)."""
 
 
 class Timed:
@@ -91,8 +88,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> None:
     settings = load_settings(None, state_dir=folder / "state", workflows=[path])
     loaded = load_definitions(settings)
     if args.gc == "tuned":
-        gc.freeze()  # the loaded definitions are long-lived: keep them out of collections
-        gc.set_threshold(*TUNED_GC)
+        tune_gc()
     async with SQLiteStore.open(settings.paths.db_path) as store, Dispatcher() as dispatcher:
         timed = Timed(dispatcher)
         engine = Engine(
@@ -154,7 +150,7 @@ def main() -> None:
         "--gc",
         choices=["default", "tuned"],
         default="default",
-        help="tuned: gc.freeze() after loading and gc.set_threshold(50000, 20, 100)",
+        help="tuned: engine.tune_gc() after loading (what `tapri run` does)",
     )
     args = parser.parse_args()
     if args.logs == "json":

@@ -91,7 +91,10 @@ def retry(ctx: CliContext, run_id: str, task: str | None, downstream: bool, as_j
 
 
 def _main(ctx: CliContext, drive: Drive, as_json: bool) -> None:
+    from tapri_daemon.engine import tune_gc
+
     loaded = ctx.definitions()
+    tune_gc()
     daemon = loaded.settings.settings.daemon
     logs.configure(daemon.log_format, daemon.log_level, stream=sys.stderr)
     final, tasks = asyncio.run(_session(loaded, drive))

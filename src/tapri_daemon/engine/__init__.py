@@ -17,7 +17,7 @@ deadlines.py, notices.py, ids.py, params.py, config.py
 
 from __future__ import annotations
 
-from tapri_daemon.engine.config import EngineConfig, NullNotifier
+from tapri_daemon.engine.config import EngineConfig, NullNotifier, tune_gc
 from tapri_daemon.engine.engine import Engine, RunBusyError
 from tapri_daemon.engine.ids import new_run_id
 from tapri_daemon.engine.params import parse_assignments, parse_value
@@ -30,4 +30,5 @@ __all__ = [
     "new_run_id",
     "parse_assignments",
     "parse_value",
+    "tune_gc",
 ]
