@@ -41,7 +41,7 @@ from validate_10k import workflow_toml
 
 from tapri_daemon import logs
 from tapri_daemon.clocks import SystemClock
-from tapri_daemon.engine import Engine, EngineConfig, NullNotifier
+from tapri_daemon.engine import Engine, EngineConfig, NullNotifier, tune_gc
 from tapri_daemon.executors import Dispatcher
 from tapri_daemon.interfaces import (
     AttemptObserver,
