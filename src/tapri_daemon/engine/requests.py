@@ -51,6 +51,13 @@ def database_url(definitions: Definitions, name: str | None, base_dir: Path | No
     return _SQLITE + str(base_dir / path)
 
 
+def working_dir(cwd: str | None, base_dir: Path | None) -> str | None:
+    """A task's ``cwd``; a relative one is taken from the workflow file's folder."""
+    if cwd is None or base_dir is None or Path(cwd).is_absolute():
+        return cwd
+    return str(base_dir / cwd)
+
+
 def _render_env(
     values: Mapping[str, str], context: Context, renderer: templates.Renderer, sources: Sources
 ) -> tuple[dict[str, str], list[str]]:
@@ -135,7 +142,7 @@ def build_request(live: LiveRun, task_id: str, attempt: int) -> AttemptRequest:
         attempt=attempt,
         env=env,
         secrets=tuple(secrets),
-        cwd=settings.cwd,
+        cwd=working_dir(settings.cwd, setup.base_dir),
         log_path=f"{live.log_folder}/{task_id}.{attempt}.log",
         timeout=settings.timeout.total_seconds() if settings.timeout is not None else None,
         kill_grace=settings.kill_grace.total_seconds(),
