@@ -202,6 +202,16 @@ class LiveRun:
             self.progress.set_state(record.task_id, record.state)
         await self.services.store.save_task(record)
 
+    async def save_tasks(self, records: list[TaskRecord]) -> None:
+        """Save many task records with every write in flight at once (few commits)."""
+        if len(records) == 1:
+            await self.save_task(records[0])
+            return
+        store = self.services.store
+        for record in records:
+            self.tasks[record.task_id] = record
+        await committed(tuple(asyncio.ensure_future(store.save_task(r)) for r in records))
+
     async def save_attempt(self, record: AttemptRecord) -> None:
         self.last_attempts[record.task_id] = record
         await self.services.store.save_attempt(record)

@@ -103,15 +103,18 @@ class RunExecution:
             race = live.progress.race_of(task_id)
             winner = live.progress.winners.get(race or "")
             live.cancel_task(task_id, f'race "{race}" was won by "{winner}"')
-        for settled in decisions.settled:
-            record = live.task_record(settled.task_id, settled.state, reason=settled.reason)
-            await live.save_task(record)
-            live.log.info(
-                logs.TASK_SKIPPED,
-                task_id=settled.task_id,
-                state=str(settled.state),
-                reason=settled.reason,
-            )
+        if decisions.settled:
+            records = [
+                live.task_record(s.task_id, s.state, reason=s.reason) for s in decisions.settled
+            ]
+            await live.save_tasks(records)
+            for settled in decisions.settled:
+                live.log.info(
+                    logs.TASK_SKIPPED,
+                    task_id=settled.task_id,
+                    state=str(settled.state),
+                    reason=settled.reason,
+                )
         if self._graph is not None and not live.stopping:
             for task_id in decisions.start:
                 self._graph.start_soon(self._run_task, task_id)
@@ -243,11 +246,13 @@ class RunExecution:
 
     async def _cancel_unfinished(self) -> None:
         live = self.live
-        for task_id in live.progress.unfinished():
-            known = live.tasks.get(task_id)
-            if known is None or not known.state.finished:
-                record = live.task_record(task_id, TaskState.CANCELLED, reason=live.stop_reason)
-                await live.save_task(record)
+        records = [
+            live.task_record(task_id, TaskState.CANCELLED, reason=live.stop_reason)
+            for task_id in live.progress.unfinished()
+            if task_id not in live.tasks or not live.tasks[task_id].state.finished
+        ]
+        if records:
+            await live.save_tasks(records)
 
     def _outcome(self) -> tuple[RunState, str | None]:
         live = self.live
