@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from structlog.testing import capture_logs
 
@@ -255,3 +256,34 @@ def asdict_replace(record: Any, **changes: Any) -> Any:
     from dataclasses import replace
 
     return replace(record, **changes)
+
+
+async def test_cancelled_from_outside_the_run_stays_resumable(tmp_path: Path) -> None:
+    tasks = {"a": {"python": PY}, "b": {"python": PY, "after": "a", "retries": 1,
+                                         "retry_delay": "3s", "retry_jitter": False}}  # fmt: skip
+    h = harness(tmp_path, tasks)
+
+    async def handler(request: AttemptRequest) -> Any:
+        if request.task_id == "b" and request.attempt == 1:
+            await h.clock.sleep(3600)
+        return request.task_id
+
+    h.executor.handler = handler
+    record = await h.create()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(h.engine.execute, record.run_id)
+        await h.clock.run_until_idle()
+        assert h.executor.running == 1
+        tg.cancel_scope.cancel()  # the daemon went away, not engine.cancel()
+    stored = await h.store.get_run(record.run_id)
+    assert stored is not None and stored.state is RunState.RUNNING
+    assert [a.outcome for a in await h.attempts(record.run_id, "b")] == [Outcome.LOST]
+    assert h.engine.running() == []
+    async with h.clock.autojump():
+        run = await h.engine.execute(record.run_id)
+    assert run.state is RunState.SUCCESS
+    assert [a.outcome for a in await h.attempts(record.run_id, "b")] == [
+        Outcome.LOST,
+        Outcome.SUCCESS,
+    ]
+    assert h.executor.task_ids() == ["a", "b", "b"]
