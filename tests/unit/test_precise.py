@@ -148,21 +148,25 @@ def test_elevation_is_reference_counted() -> None:
     assert _policy() == os.SCHED_OTHER
 
 
-def test_elevation_raises_the_other_threads_too_and_restores_them() -> None:
+def test_elevation_raises_the_daemons_helper_threads_and_restores_them() -> None:
     stop = threading.Event()
-    worker = threading.Thread(target=stop.wait, daemon=True)
-    worker.start()
-    tid = worker.native_id
-    assert tid is not None
+    helper = threading.Thread(target=stop.wait, name="tapri-wait-1", daemon=True)
+    other = threading.Thread(target=stop.wait, name="user thread", daemon=True)
+    helper.start()
+    other.start()
+    assert helper.native_id is not None and other.native_id is not None
     elevation = Elevation()
     try:
         elevation.enter()
         if not elevation.available:
             pytest.skip("this process may not use SCHED_FIFO")
-        assert os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
-        assert os.sched_getparam(tid).sched_priority == elevation.priority - 1
+        policy = os.sched_getscheduler(helper.native_id) & ~os.SCHED_RESET_ON_FORK
+        assert policy == os.SCHED_FIFO
+        assert os.sched_getparam(helper.native_id).sched_priority == elevation.priority - 1
+        assert os.sched_getscheduler(other.native_id) == os.SCHED_OTHER
     finally:
         elevation.exit()
         stop.set()
-    assert os.sched_getscheduler(tid) == os.SCHED_OTHER
-    worker.join()
+    assert os.sched_getscheduler(helper.native_id) == os.SCHED_OTHER
+    helper.join()
+    other.join()

@@ -80,10 +80,10 @@ def spin_until_ns(target_ns: int) -> int:
 class Elevation:
     """Reference-counted SCHED_FIFO for the daemon's threads; a no-op when refused.
 
-    The calling (loop) thread gets ``priority``; the daemon's other threads (aiosqlite,
-    waitpid watchers, anyio workers) get ``priority - 1``: a thread holding the GIL must not
-    be preempted by busy task processes while the loop thread waits for the GIL (priority
-    inversion through the GIL). Threads started meanwhile keep the normal policy
+    The calling (loop) thread gets ``priority``; the daemon's own helper threads (aiosqlite,
+    waitpid watchers: ``RAISED_THREADS``) get ``priority - 1``: a helper holding the GIL must
+    not be preempted by busy task processes while the loop thread waits for the GIL
+    (priority inversion through the GIL). Threads started meanwhile keep the normal policy
     (SCHED_RESET_ON_FORK).
     """
 
@@ -121,14 +121,24 @@ def _set_policy(tid: int, policy: int, priority: int) -> bool:
     return True
 
 
+RAISED_THREADS = ("tapri-", "_connection_worker_thread")
+"""Name parts of the daemon's own short-running threads raised with the loop thread: the
+executors' ``tapri-wait-PID`` watchers and aiosqlite's connection threads. Other threads
+(CPU-bound threads an ``async def`` task may start, anyio workers parsing a reload) keep
+the normal policy: as real-time threads they would out-compete the loop for the GIL."""
+
+
 def _raise_others(priority: int) -> list[int]:
-    """Give every other thread of this process the real-time policy; return their ids."""
+    """Give the daemon's own helper threads the real-time policy; return their ids."""
     me = threading.get_native_id()
-    try:
-        tids = [int(name) for name in os.listdir("/proc/self/task")]
-    except OSError:
-        return []
-    return [t for t in tids if t != me and _set_policy(t, _FIFO, max(1, priority))]
+    raised = []
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        if tid is None or tid == me or not any(p in thread.name for p in RAISED_THREADS):
+            continue
+        if _set_policy(tid, _FIFO, max(1, priority)):
+            raised.append(tid)
+    return raised
 
 
 class PreciseClock:
