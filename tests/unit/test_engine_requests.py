@@ -37,3 +37,36 @@ def test_working_dir() -> None:
     assert working_dir("/tmp", BASE) == "/tmp"
     assert working_dir(None, BASE) is None
     assert working_dir("examples", None) == "examples"
+
+
+async def test_http_and_sql_requests_render_values_only(tmp_path: Path) -> None:
+    from tapri_daemon.testing import EngineHarness, definitions_of
+
+    tasks = {
+        "call": {
+            "http": {
+                "url": "https://api.example/{{ params.region }}/{{ ds }}",
+                "method": "POST",
+                "headers": {"X-Run": "{{ run.run_id }}"},
+                "json": {"day": "{{ ds }}", "n": 3},
+                "expect_status": [200, 201],
+            }
+        },
+        "query": {
+            "sql": "SELECT * FROM t WHERE region = :region -- {{ params.region }}",
+            "database": "sqlite:///x.db",
+            "sql_params": {"region": "{{ params.region }}"},
+        },
+    }
+    h = EngineHarness(definitions_of(tasks, params={"region": "west"}), log_dir=tmp_path)
+    run = await h.run()
+    call = next(r for r in h.executor.requests if r.task_id == "call")
+    assert call.http is not None
+    assert call.http["url"] == "https://api.example/west/2026-01-05"
+    assert call.http["headers"] == {"X-Run": run.run_id}
+    assert call.http["json"] == {"day": "2026-01-05", "n": 3}
+    assert (call.http["method"], call.http["expect_status"]) == ("POST", (200, 201))
+    query = next(r for r in h.executor.requests if r.task_id == "query")
+    assert query.sql == "SELECT * FROM t WHERE region = :region -- {{ params.region }}"
+    assert query.sql_params == {"region": "west"}
+    assert query.database_url == "sqlite:///x.db"
