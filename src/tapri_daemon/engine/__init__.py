@@ -18,7 +18,7 @@ deadlines.py, notices.py, ids.py, params.py, config.py
 from __future__ import annotations
 
 from tapri_daemon.engine.config import EngineConfig, NullNotifier, tune_gc
-from tapri_daemon.engine.engine import Engine, RunBusyError
+from tapri_daemon.engine.engine import Engine, RunStateError
 from tapri_daemon.engine.ids import new_run_id
 from tapri_daemon.engine.params import parse_assignments, parse_value
 
@@ -26,7 +26,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "NullNotifier",
-    "RunBusyError",
+    "RunStateError",
     "new_run_id",
     "parse_assignments",
     "parse_value",

@@ -49,7 +49,9 @@ class HasDefinitions(Protocol):
     def base_dir_of(self, workflow_id: str) -> Path: ...
 
 
-class RunBusyError(TapriError):
+class RunStateError(TapriError):
+    """A run cannot do what was asked in its state (executing already, nothing to retry)."""
+
     def __init__(self, run_id: str, doing: str) -> None:
         super().__init__(f'run "{run_id}" {doing}')
 
@@ -151,12 +153,12 @@ class Engine:
         """Reset failed tasks (or ``task``, and with ``downstream`` what follows it) and run."""
         record = await self._get_run(run_id)
         if run_id in self._running:
-            raise RunBusyError(run_id, "is still running; wait for it or cancel it first")
+            raise RunStateError(run_id, "is still running; wait for it or cancel it first")
         shape = self.shape(record.workflow)
         tasks = {t.task_id: t for t in await self.services.store.get_tasks(run_id)}
         chosen = _chosen_for_retry(shape, tasks, task, downstream)
         if not chosen:
-            raise RunBusyError(run_id, "has no failed, upstream_failed or cancelled task to retry")
+            raise RunStateError(run_id, "has no failed, upstream_failed or cancelled task to retry")
         budget = await self._reset(record, tasks, chosen)
         requeued = replace(record, state=RunState.QUEUED, ended_at=None, reason=None)
         await self.services.store.save_run(requeued)
@@ -194,7 +196,7 @@ class Engine:
         if record.state.finished:
             return record
         if record.run_id in self._running:
-            raise RunBusyError(record.run_id, "is already executing")
+            raise RunStateError(record.run_id, "is already executing")
         if record.workflow not in self._definitions.workflow:
             return await self._orphaned(record)
         live = await self._live(record, fire_at, budget_base or {}, previous_state)
