@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -252,8 +253,64 @@ def test_list_json(tmp_path: Path) -> None:
 def test_list_table(tmp_path: Path) -> None:
     done = tapri("list", "--workflows", VALID, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "WORKFLOW" in done.stdout and "NEXT FIRE" in done.stdout
+    header = done.stdout.splitlines()[0].split()
+    assert header == ["NEXT", "LEFT", "LAST", "PASSED", "WORKFLOW", "SCHEDULE", "STATE"]
     assert "manual_cleanup" in done.stdout and "manual" in done.stdout
+    assert "never ran" in done.stdout
+
+
+def test_list_reads_last_fire_and_state_from_the_store(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    asyncio.run(_populate(state / "tapri.sqlite3"))
+    done = tapri("list", "--json", "--workflows", VALID, "--state-dir", str(state), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {row["workflow"]: row for row in json.loads(done.stdout)}
+    rbi = rows["rbi_daily_reporting"]
+    assert rbi["last_fire"] == "2026-11-24T15:00:00+05:30"
+    assert rbi["state"] == "failed" and rbi["passed_s"] > 0
+    assert rows["irctc_tatkal"]["state"] == "paused" and rows["irctc_tatkal"]["paused"]
+    assert rows["monitoring"]["state"] == "running (1)"
+    table = tapri("list", "--workflows", VALID, "--state-dir", str(state), cwd=tmp_path)
+    line = next(ln for ln in table.stdout.splitlines() if "rbi_daily_reporting" in ln)
+    assert "Tue 2026-11-24 15:00:00 IST" in line and " ago" in line and "failed" in line
+
+
+async def _populate(db: Path) -> None:
+    from tapri_daemon.interfaces import (
+        FireRecord,
+        FireStatus,
+        RunRecord,
+        RunState,
+        Trigger,
+    )
+    from tapri_daemon.store.sqlite import SQLiteStore
+
+    fired = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    async with SQLiteStore.open(db) as store:
+        await store.record_fire(
+            FireRecord(
+                workflow="rbi_daily_reporting",
+                scheduled_for=fired,
+                recorded_at=fired,
+                status=FireStatus.STARTED,
+                run_id="rbi_1",
+            )
+        )
+        for run_id, workflow, run_state in (
+            ("rbi_1", "rbi_daily_reporting", RunState.FAILED),
+            ("mon_1", "monitoring", RunState.RUNNING),
+        ):
+            await store.save_run(
+                RunRecord(
+                    run_id=run_id,
+                    workflow=workflow,
+                    logical_date=fired,
+                    trigger=Trigger.SCHEDULE,
+                    state=run_state,
+                    queued_at=fired,
+                )
+            )
+        await store.set_paused("irctc_tatkal", True)
 
 
 def test_graph_mermaid(tmp_path: Path) -> None:

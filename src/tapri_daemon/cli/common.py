@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from rich.console import Console
+
     from tapri_daemon.spec.load import Loaded, LoadedSettings
+    from tapri_daemon.store.sqlite import SQLiteStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -109,3 +116,32 @@ def echo_json(value: Any) -> None:
 
 def environ() -> dict[str, str]:
     return dict(os.environ)
+
+
+def read_store(ctx: CliContext, use: Callable[[SQLiteStore], Awaitable[T]], empty: T) -> T:
+    """Run ``use`` on the store opened read-only; ``empty`` when there is no store yet."""
+    import asyncio
+
+    from tapri_daemon.store.sqlite import SQLiteStore
+
+    path = ctx.settings().paths.db_path
+    if not path.is_file():
+        return empty
+
+    async def main() -> T:
+        async with SQLiteStore.open(path, readonly=True) as store:
+            return await use(store)
+
+    return asyncio.run(main())
+
+
+PIPE_WIDTH = 200
+"""Columns of tables written into a pipe or file: wide enough that nothing is cut."""
+
+
+def console() -> Console:
+    """A rich console: the terminal's width on a terminal, PIPE_WIDTH into a pipe or file."""
+    from rich.console import Console as RichConsole
+
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return RichConsole(highlight=False, soft_wrap=False, width=width)

@@ -12,11 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tapri_daemon.cli.common import EXIT_CONFIG, CliContext, echo_json, global_options, pass_context
+from tapri_daemon.cli.common import (
+    EXIT_CONFIG,
+    CliContext,
+    console,
+    echo_json,
+    global_options,
+    pass_context,
+    read_store,
+)
 from tapri_daemon.errors import ConfigError, Problem
+from tapri_daemon.interfaces import RunState
 
 if TYPE_CHECKING:
+    from tapri_daemon.cli.define_views import History
     from tapri_daemon.spec.load import Loaded
+    from tapri_daemon.store.sqlite import SQLiteStore
 
 GRAPH_FORMATS = ("text", "mermaid", "dot")
 
@@ -81,7 +92,6 @@ def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None
 ) -> None:
     """Rows as a rich table; ``columns`` = (row key, header)."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
@@ -89,7 +99,7 @@ def print_table(
         table.add_column(header)
     for row in rows:
         table.add_row(*(_cell(row.get(key)) for key, _ in columns))
-    Console(highlight=False, soft_wrap=False).print(table)
+    console().print(table)
 
 
 def _human_time(iso: str | None, timezone: str) -> str | None:
@@ -107,15 +117,53 @@ def _human_time(iso: str | None, timezone: str) -> str | None:
 @global_options
 @pass_context
 def list_workflows(ctx: CliContext, as_json: bool) -> None:
-    """Workflows with schedule, time zone, next fire time and tags."""
+    """Workflows like `systemctl list-timers`: next and last fire, and their state.
+
+    LAST, PASSED and STATE come from the store, so they work with the daemon down.
+    """
     from tapri_daemon.cli import define_views as views
 
-    rows = views.list_rows(load(ctx), _now())
+    now = _now()
+    loaded = load(ctx)
+    rows = views.with_history(views.list_rows(loaded, now), _history(ctx, loaded), now)
     if as_json:
         echo_json(rows)
         return
-    shown = [row | {"next_fire": _next_cell(row)} for row in rows]
-    print_table(shown, views.LIST_COLUMNS)
+    print_table([_timer_cells(row) for row in rows], views.TIMER_COLUMNS)
+
+
+def _history(ctx: CliContext, loaded: Loaded) -> History:
+    from tapri_daemon.cli.define_views import History
+
+    async def use(store: SQLiteStore) -> History:
+        fires = await store.last_fires()
+        running: dict[str, int] = {}
+        for run in await store.list_runs(states=(RunState.RUNNING,), limit=10_000):
+            running[run.workflow] = running.get(run.workflow, 0) + 1
+        last_state = {}
+        for name in loaded.definitions.workflow:
+            last = await store.list_runs(workflow=name, limit=1)
+            if last:
+                last_state[name] = str(last[0].state)
+        return History(
+            last_fire={name: fire.scheduled_for for name, fire in fires.items()},
+            last_state=last_state,
+            running=running,
+            paused=frozenset(await store.paused()),
+        )
+
+    return read_store(ctx, use, History())
+
+
+def _timer_cells(row: dict[str, Any]) -> dict[str, Any]:
+    from tapri_daemon.cli.define_views import span
+
+    return row | {
+        "next_cell": _next_cell(row),
+        "left": span(row["left_s"]) if row["left_s"] is not None else "-",
+        "last_cell": _human_time(row["last_fire"], row["timezone"]) or "-",
+        "passed": f"{span(row['passed_s'])} ago" if row["passed_s"] is not None else "-",
+    }
 
 
 def _next_cell(row: dict[str, Any]) -> str | None:

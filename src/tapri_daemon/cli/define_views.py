@@ -7,8 +7,8 @@ returns dicts so that other verbs can add columns (``row["state"] = ...``) befor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -177,3 +177,66 @@ def graph_levels(graph: TaskGraph) -> list[list[str]]:
     for task in graph.order:
         levels[depth[task]].append(task)
     return levels
+
+
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """What the store knows about each workflow, for `tapri list`'s LAST/PASSED/STATE."""
+
+    last_fire: Mapping[str, datetime] = field(default_factory=dict)
+    last_state: Mapping[str, str] = field(default_factory=dict)
+    running: Mapping[str, int] = field(default_factory=dict)
+    paused: frozenset[str] = frozenset()
+
+
+TIMER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("next_cell", "NEXT"),
+    ("left", "LEFT"),
+    ("last_cell", "LAST"),
+    ("passed", "PASSED"),
+    ("workflow", "WORKFLOW"),
+    ("schedule", "SCHEDULE"),
+    ("state", "STATE"),
+)
+"""`tapri list` like `systemctl list-timers`: when next, how long left, when last, how long ago."""
+
+
+def with_history(
+    rows: list[dict[str, Any]], history: History, now: datetime
+) -> list[dict[str, Any]]:
+    """Add last_fire, state, running, left_s and passed_s to `list_rows` rows."""
+    return [_with_history(row, history, now) for row in rows]
+
+
+def _with_history(row: dict[str, Any], history: History, now: datetime) -> dict[str, Any]:
+    name = row["workflow"]
+    last = history.last_fire.get(name)
+    nxt = datetime.fromisoformat(row["next_fire"]) if row["next_fire"] else None
+    paused = row["paused"] or name in history.paused
+    return row | {
+        "paused": paused,
+        "last_fire": last.astimezone(zones.zone(row["timezone"])).isoformat() if last else None,
+        "left_s": (nxt - now).total_seconds() if nxt else None,
+        "passed_s": (now - last).total_seconds() if last else None,
+        "running": history.running.get(name, 0),
+        "state": _state(name, paused, history),
+    }
+
+
+def _state(name: str, paused: bool, history: History) -> str:
+    if paused:
+        return "paused"
+    if history.running.get(name):
+        return f"running ({history.running[name]})"
+    return history.last_state.get(name, "never ran")
+
+
+def span(seconds: float | None) -> str:
+    """A duration the way systemctl list-timers shows it: "1d 2h", "4min 10s", "42s"."""
+    if seconds is None:
+        return "-"
+    left = int(abs(seconds))
+    parts = [(left // 86400, "d"), (left % 86400 // 3600, "h"), (left % 3600 // 60, "min"),
+             (left % 60, "s")]  # fmt: skip
+    shown = [f"{n}{unit}" for n, unit in parts if n][:2]
+    return " ".join(shown) or "0s"

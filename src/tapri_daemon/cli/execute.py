@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
-from rich.console import Console
 
 from tapri_daemon import logs, zones
-from tapri_daemon.cli.common import CliContext, echo_json, global_options, pass_context
+from tapri_daemon.cli.common import CliContext, console, echo_json, global_options, pass_context
 from tapri_daemon.errors import TapriError
 from tapri_daemon.interfaces import RunRecord, RunState, TaskRecord, Trigger
 
@@ -203,6 +202,6 @@ def _print_table(loaded: Loaded, final: RunRecord, tasks: list[TaskRecord]) -> N
     workflow: Any = loaded.definitions.workflow.get(final.workflow)
     zone_name = (workflow.timezone if workflow else None) or loaded.settings.default_timezone
     tz = zones.zone(zone_name)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    console.print(header(final, tz))
-    console.print(tasks_table(tasks, tz))
+    out = console()
+    out.print(header(final, tz))
+    out.print(tasks_table(tasks, tz))

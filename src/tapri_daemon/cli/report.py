@@ -16,11 +16,10 @@ from typing import Any
 
 import click
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from tapri_daemon import durations, zones
-from tapri_daemon.cli.common import CliContext, echo_json, global_options, pass_context
+from tapri_daemon.cli.common import CliContext, console, echo_json, global_options, pass_context
 from tapri_daemon.errors import DurationError
 from tapri_daemon.interfaces import WorkflowStats
 
@@ -28,9 +27,6 @@ COLUMNS = (
     "workflow", "runs", "ok", "failed", "success", "p50", "p95", "retries", "late", "missed",
     "last success",
 )  # fmt: skip
-
-
-WIDE = 200
 
 
 def register(group: click.Group) -> None:
@@ -134,10 +130,4 @@ def report(ctx: CliContext, workflow: str | None, window: timedelta, as_json_fla
         return
     tz = zones.zone(ctx.settings().default_timezone)
     title = f"since {_when(since, tz)} ({durations.format_duration(window)})"
-    _console().print(table(rows, tz, title))
-
-
-def _console() -> Console:
-    """The terminal's width on a terminal; wide enough for the whole table in a pipe."""
-    console = Console(highlight=False, soft_wrap=False)
-    return console if console.is_terminal else Console(highlight=False, width=WIDE)
+    console().print(table(rows, tz, title))

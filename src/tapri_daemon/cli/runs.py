@@ -11,16 +11,22 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 import click
-from rich.console import Console
 
 from tapri_daemon import durations, zones
-from tapri_daemon.cli.common import CliContext, echo_json, global_options, pass_context
+from tapri_daemon.cli.common import (
+    CliContext,
+    console,
+    echo_json,
+    global_options,
+    pass_context,
+    read_store,
+)
 from tapri_daemon.errors import DurationError, NotFoundError
 from tapri_daemon.interfaces import AttemptRecord, RunRecord, RunState, TaskRecord
 from tapri_daemon.store.sqlite import SQLiteStore
@@ -45,26 +51,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _console() -> Console:
-    """The terminal's width on a TTY; 120 columns into a pipe or file."""
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
-
-
 def _db(ctx: CliContext) -> Path:
     return ctx.settings().paths.db_path
-
-
-def _read(ctx: CliContext, use: Callable[[SQLiteStore], Awaitable[T]], empty: T) -> T:
-    """Run ``use`` on the store opened read-only; ``empty`` when there is no store yet."""
-    path = _db(ctx)
-    if not path.is_file():
-        return empty
-
-    async def main() -> T:
-        async with SQLiteStore.open(path, readonly=True) as store:
-            return await use(store)
-
-    return asyncio.run(main())
 
 
 async def _need_run(store: SQLiteStore, run_id: str) -> RunRecord:
@@ -104,7 +92,7 @@ def runs(
     async def use(store: SQLiteStore) -> list[RunRecord]:
         return await store.list_runs(workflow=workflow, states=chosen, limit=last)
 
-    found = _read(ctx, use, None)
+    found = read_store(ctx, use, None)
     if as_json:
         echo_json([run_summary(run) for run in found or []])
     elif found is None:
@@ -113,7 +101,7 @@ def runs(
         click.echo("no runs match")
     else:
         tz = zones.zone(ctx.settings().default_timezone)
-        _console().print(runs_table(found, tz, workflow=workflow is None))
+        console().print(runs_table(found, tz, workflow=workflow is None))
 
 
 # show
@@ -139,7 +127,7 @@ def show(ctx: CliContext, run_id: str, as_json: bool, fmt: str) -> None:
         run = await _need_run(store, run_id)
         return run, await store.get_tasks(run_id), await store.get_attempts(run_id)
 
-    found = _read(ctx, use, None)
+    found = read_store(ctx, use, None)
     if found is None:
         raise NotFoundError("run", run_id)
     run, tasks, attempts = found
@@ -149,8 +137,8 @@ def show(ctx: CliContext, run_id: str, as_json: bool, fmt: str) -> None:
     elif fmt == "mermaid":
         click.echo(mermaid_gantt(run, attempts, now=_now(), tz=tz), nl=False)
     else:
-        console = _console()
-        console.print(show_run(run, tasks, attempts, now=_now(), tz=tz, width=console.width))
+        out = console()
+        out.print(show_run(run, tasks, attempts, now=_now(), tz=tz, width=out.width))
 
 
 # logs
@@ -243,7 +231,7 @@ def logs(ctx: CliContext, run_id: str, task: str | None, number: int | None, fol
             _print_attempts(run, chosen, log_dir)
         return True
 
-    if not _read(ctx, use, False):
+    if not read_store(ctx, use, False):
         raise NotFoundError("run", run_id)
 
 
