@@ -41,6 +41,7 @@ from tapri_daemon.daemon.runs import RunPool
 from tapri_daemon.daemon.scheduler import FireScheduler, JobSpec
 from tapri_daemon.daemon.systemd import Notifier as SystemdNotifier
 from tapri_daemon.daemon.verbs import Answer, Verbs
+from tapri_daemon.engine import tune_gc
 from tapri_daemon.errors import EX_CONFIG, ConfigError, TapriError
 from tapri_daemon.interfaces import DaemonRecord
 from tapri_daemon.spec.load import LoadedSettings, load_settings
@@ -93,6 +94,7 @@ async def main(options: Options) -> int:
             snapshot = await _definitions(settings)
             if snapshot is None:
                 return EX_CONFIG
+            tune_gc()
             await Daemon(settings, snapshot, options, metrics).run()
     except TapriError as exc:
         log.error(logs.DAEMON_STOPPED, error=exc.message, exit_code=exc.exit_code)
