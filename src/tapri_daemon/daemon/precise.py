@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 
 import anyio
 
+from tapri_daemon.clocks import SystemClock
+
 SPIN_WINDOW_NS = 2_000_000
 """Spin the last 2 ms: epoll wakes with millisecond granularity, never early."""
 GUARD_WINDOW_NS = 30_000_000
@@ -141,7 +143,7 @@ def _raise_others(priority: int) -> list[int]:
     return raised
 
 
-class PreciseClock:
+class PreciseClock(SystemClock):
     """Implements ``interfaces.Clock``; ``sleep_until`` is accurate to tens of µs."""
 
     def __init__(
@@ -163,18 +165,6 @@ class PreciseClock:
     def realtime(self) -> bool:
         """Whether the loop thread could take the real-time policy (None counts as no)."""
         return bool(self.elevation and self.elevation.available)
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(time.time_ns() / 1e9, UTC)
-
-    def time_ns(self) -> int:
-        return time.time_ns()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(0.0, seconds))
 
     async def sleep_until(self, instant: datetime) -> None:
         await self.sleep_until_ns(to_ns(instant))
