@@ -10,11 +10,13 @@ every line on stdout is one valid JSON object whatever a task printed.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
 import structlog
@@ -87,7 +89,20 @@ class _JournalRenderer:
         return f"<{level}>{self.inner(logger, name, event)}"
 
 
+def _merge_contextvars(logger: Any, name: str, event: EventDict) -> EventDict:
+    """structlog's ``merge_contextvars``, skipped while nothing was ever bound.
+
+    The full merge copies the whole context (asyncio's, anyio's variables too) for every
+    event; structlog registers each variable it binds, so an empty registry means there
+    is nothing to merge.
+    """
+    if getattr(structlog.contextvars, "_CONTEXT_VARS", True):
+        return structlog.contextvars.merge_contextvars(logger, name, event)
+    return event
+
+
 def _shared_processors() -> list[Any]:
+    """For records of standard-library loggers (``ProcessorFormatter.foreign_pre_chain``)."""
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -99,11 +114,60 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+_METHOD_LEVEL = {"warn": "warning", "exception": "error"}
+
+
+def _stamp(logger: Any, name: str, event: EventDict) -> EventDict:
+    """``add_log_level``, ``add_logger_name`` and ``TimeStamper("iso", utc=True)`` in one."""
+    event["level"] = _METHOD_LEVEL.get(name, name)
+    event["logger"] = logger.name
+    event["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    return event
+
+
+_STACK_INFO = structlog.processors.StackInfoRenderer()
+
+
+def _stack_and_exception(logger: Any, name: str, event: EventDict) -> EventDict:
+    """``StackInfoRenderer`` and ``format_exc_info``, called only when they have work."""
+    if "stack_info" in event:
+        event = _STACK_INFO(logger, name, event)
+    if "exc_info" in event:
+        event = structlog.processors.format_exc_info(logger, name, event)
+    return event
+
+
+def _own_processors() -> list[Any]:
+    """For tapri's own events: the same fields as ``_shared_processors``, fewer calls."""
+    return [
+        _merge_contextvars,
+        _stamp,
+        _stack_and_exception,
+        structlog.processors.UnicodeDecoder(),
+    ]
+
+
+class _Dumps:
+    """``json.dumps`` with its encoder built once (json builds one per call given options)."""
+
+    def __init__(self) -> None:
+        self._encode: Callable[[Any], str] | None = None
+
+    def __call__(self, value: Any, **options: Any) -> str:
+        if self._encode is None:
+            self._encode = json.JSONEncoder(**options).encode
+        return self._encode(value)
+
+
+def _json_renderer() -> Any:
+    return structlog.processors.JSONRenderer(serializer=_Dumps(), ensure_ascii=False)
+
+
 def _renderer(fmt: Format, journal: bool) -> Any:
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     if use_console:
         return structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-    json_renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    json_renderer = _json_renderer()
     return _JournalRenderer(json_renderer) if journal else json_renderer
 
 
@@ -114,7 +178,7 @@ def _file_handler(path: str, level: int) -> logging.Handler:
             foreign_pre_chain=_shared_processors(),
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
+                _json_renderer(),
             ],
         )
     )
@@ -145,6 +209,64 @@ def _level_gate(numeric: int) -> Any:
     return processor
 
 
+def _hand_over(_: Any, __: str, event: EventDict) -> tuple[tuple[EventDict], dict[str, Any]]:
+    """The last processor: the event goes to ``_Lines`` as it is, rendered there."""
+    return (event,), {}
+
+
+class _Lines:
+    """Where tapri's own events end: rendered and written to the root handlers' streams.
+
+    The same processors and renderers as the standard-library path, without its round
+    trip (a LogRecord, Logger.handle, ProcessorFormatter) and without its caller-frame
+    walk: the logger's name is known. Each line is written and flushed under the
+    handler's lock, the one standard-library records take too, so lines from threads
+    never interleave. The log file (if any) still goes through its handler, which
+    rotates it. Like a handler, a stream that fails never raises into the caller.
+    """
+
+    __slots__ = ("_file", "_handler", "_render", "name")
+
+    def __init__(
+        self,
+        name: str,
+        handler: logging.StreamHandler[TextIO],
+        render: Callable[[Any, str, EventDict], str],
+        file: logging.Handler | None,
+    ) -> None:
+        self.name = name
+        self._handler = handler
+        self._render = render
+        self._file = file
+
+    def msg(self, event: EventDict) -> None:
+        if self._file is not None:
+            self._to_file(event)
+        handler = self._handler
+        line = self._render(self, "", event) + "\n"
+        with handler.lock or contextlib.nullcontext():
+            try:
+                stream = handler.stream
+                stream.write(line)
+                stream.flush()
+            except Exception:  # a closed or broken stream must not break the engine
+                pass
+
+    debug = info = warning = warn = error = err = critical = fatal = exception = msg
+
+    def _to_file(self, event: EventDict) -> None:
+        """As a standard-library record made by ``ProcessorFormatter.wrap_for_formatter``."""
+        assert self._file is not None
+        name = str(event.get("level", "info"))
+        level = _LEVELS.get(name, 20)
+        if level < self._file.level:
+            return
+        plain = {k: v for k, v in event.items() if k != "_syslog"}  # the prefix is stdout's
+        record = logging.LogRecord(self.name, level, "", 0, plain, (), None)
+        record.__dict__.update(_logger=self, _name=name)
+        self._file.handle(record)
+
+
 def configure(
     fmt: Format = "auto",
     level: str = "info",
@@ -158,31 +280,35 @@ def configure(
 
     ``observers`` (e.g. ``metrics.Metrics.observe``) see every event at info and above
     before the level filter, so metrics keep counting when the log level is "warning".
+
+    tapri's own events are rendered by structlog and written directly (``_Lines``);
+    standard-library loggers (apscheduler, aiosqlite, ...) go through the same handler
+    with a ``ProcessorFormatter``: both come out in the same format.
     """
     journal = bool(os.environ.get("JOURNAL_STREAM")) and fmt != "console"
     numeric = _LEVELS[level]
-    pre = [*_shared_processors(), *([_journal_prefix] if journal else [])]
+    journal_step = [_journal_prefix] if journal else []
+    pre = [*_shared_processors(), *journal_step]
     watch = [_observing(observers), _level_gate(numeric)] if observers else []
+    renderer = _renderer(fmt, journal)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=pre,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    file = _file_handler(log_file, numeric) if log_file else None
     structlog.configure(
-        processors=[*pre, *watch, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*_own_processors(), *journal_step, *watch, _hand_over],
+        logger_factory=lambda name="tapri", *_: _Lines(name, handler, renderer, file),
         wrapper_class=structlog.make_filtering_bound_logger(
             min(numeric, _LEVELS["info"]) if observers else numeric
         ),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=pre,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                _renderer(fmt, journal),
-            ],
-        )
-    )
     root = logging.getLogger()
-    root.handlers[:] = [handler, *([_file_handler(log_file, numeric)] if log_file else [])]
+    root.handlers[:] = [handler, *([file] if file else [])]
     root.setLevel(numeric)
     for noisy in ("apscheduler", "aiosqlite", "httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
