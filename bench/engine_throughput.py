@@ -131,7 +131,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> None:
     print(f"chain latency p99   {percentile(latencies, 0.99):.3f} ms   (target <= 5 ms)")
     print(
         f"store               {stats.writes} writes in {stats.commits} commits "
-        f"(largest batch {stats.largest_batch})"
+        f"(largest batch {stats.largest_batch}; {stats.checkpoints} WAL checkpoints beside)"
     )
     if profiler:
         out = io.StringIO()

@@ -289,3 +289,34 @@ async def test_run_stats(store: Store) -> None:
     assert wf.last_run_at == T0 + timedelta(hours=5)
     only = await store.run_stats(T0, "other", late_after=timedelta(seconds=1))
     assert [s.workflow for s in only] == ["other"] and only[0].success_rate == 0.0
+
+
+async def test_submit_saves_tasks_and_attempts_as_one_write(store: Store) -> None:
+    from tapri_daemon.engine.live import Batching
+
+    assert isinstance(store, Batching)
+    running = TaskRecord(run_id="r1", task_id="t", state=TaskState.RUNNING, attempts=1)
+    first = attempt("r1", "t", 1)
+    done = TaskRecord(run_id="r1", task_id="t", state=TaskState.SUCCESS, attempts=1, output=[1])
+    last = attempt("r1", "t", 1, outcome=Outcome.SUCCESS, ended_at=T0 + timedelta(seconds=3))
+    start = store.submit(tasks=[running], attempts=[first])
+    end = store.submit(tasks=[done], attempts=[last])  # queued before the first commits
+    await start
+    await end
+    assert await store.get_tasks("r1") == [done]
+    assert await store.get_attempts("r1") == [last]
+
+
+async def test_submit_refuses_a_bad_record_and_keeps_earlier_writes(store: Store) -> None:
+    from tapri_daemon.engine.live import Batching
+
+    assert isinstance(store, Batching)
+    good = TaskRecord(run_id="r1", task_id="t", state=TaskState.RUNNING)
+    bad = TaskRecord(run_id="r1", task_id="t", state=TaskState.SUCCESS, output={1, 2})
+    kept = store.submit(tasks=[good])
+    refused = store.submit(tasks=[bad], attempts=[attempt("r1", "t", 1)])
+    await kept
+    with pytest.raises(StoreError, match="JSON"):
+        await refused
+    assert await store.get_tasks("r1") == [good]
+    assert await store.get_attempts("r1") == []

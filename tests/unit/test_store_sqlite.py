@@ -8,6 +8,7 @@ import stat
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -23,7 +24,7 @@ from tapri_daemon.interfaces import (
     TaskState,
     Trigger,
 )
-from tapri_daemon.store import schema
+from tapri_daemon.store import schema, writer
 from tapri_daemon.store.sqlite import SQLiteStore
 
 T0 = datetime(2025, 3, 10, 4, 30, tzinfo=UTC)
@@ -237,3 +238,70 @@ async def test_reads_give_up_with_a_store_error(tmp_path: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+async def test_a_row_superseded_in_the_same_batch_is_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executed: list[tuple[str, int]] = []
+    real = writer._transaction
+
+    def spy(conn: sqlite3.Connection, steps: list[tuple[str, Any, int]]) -> dict[int, int]:
+        executed.extend((sql.split()[2], len(rows)) for sql, rows, _ in steps)
+        return real(conn, steps)
+
+    monkeypatch.setattr(writer, "_transaction", spy)
+    db = tmp_path / "tapri.db"
+    async with SQLiteStore.open(db) as store:
+        queued = [
+            store.submit(
+                tasks=[TaskRecord(run_id="r", task_id=f"t{i}", state=state)],
+                attempts=[
+                    AttemptRecord(
+                        run_id="r", task_id=f"t{i}", attempt=1, outcome=None, started_at=T0
+                    )
+                ],
+            )
+            for i in range(50)
+            for state in (TaskState.RUNNING, TaskState.SUCCESS)
+        ]
+        await asyncio.gather(*queued)
+        stats = store.writer_stats()
+        tasks = await store.get_tasks("r")
+    assert stats.writes == 100 and stats.commits == 1
+    assert sorted(executed) == [("attempts", 50), ("outputs", 50), ("task_instances", 50)]
+    assert [t.state for t in tasks] == [TaskState.SUCCESS] * 50
+
+
+async def test_wal_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
+    db = tmp_path / "tapri.db"
+    async with SQLiteStore.open(db) as store:
+        assert store._writer is not None
+        checkpointer = store._writer.checkpointer
+
+        async def burst(first: int) -> None:
+            for i in range(first, first + 300):  # one commit each, like the engine's chain
+                output = "x" * 500
+                task = TaskRecord(
+                    run_id="r", task_id=f"t{i}", state=TaskState.SUCCESS, output=output
+                )
+                await store.save_task(task)
+
+        async def settled(checkpoints: int) -> tuple[int, int, int]:
+            """Once the writer is quiet, a checkpoint copies what is left."""
+            async with asyncio.timeout(10):
+                while checkpointer.checkpoints < checkpoints or checkpointer.running:
+                    await asyncio.sleep(0.01)
+            assert checkpointer.last is not None
+            return checkpointer.last
+
+        await burst(0)
+        _, frames, copied = await settled(1)
+        assert frames == copied > 300  # the burst is all in the database file now
+        await burst(300)  # the WAL started over: it holds this burst only
+        _, frames_after, copied_after = await settled(checkpointer.checkpoints + 1)
+        assert frames_after == copied_after < frames * 1.5  # not 2x: it started over
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # default
+    async with SQLiteStore.open(db, readonly=True) as reader:
+        assert len(await reader.get_tasks("r")) == 600

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -25,29 +25,18 @@ from tapri_daemon.interfaces import (
     RunInfo,
     RunRecord,
     RunState,
+    Store,
     TaskRecord,
     TaskState,
 )
 from tapri_daemon.model import TaskSettings
 
-
-async def both(first: Awaitable[None], second: Awaitable[None]) -> None:
-    """Await two store writes queued at the same time (asyncio: the store is aiosqlite)."""
-    pending = asyncio.ensure_future(first)
-    try:
-        await second
-    except BaseException:
-        pending.add_done_callback(_retrieve)  # it still commits; nobody waits for it
-        raise
-    await pending
+Queued = tuple["asyncio.Future[Any]", ...]
 
 
-def _retrieve(future: asyncio.Future[None]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-Queued = tuple["asyncio.Future[None]", ...]
 
 
 async def committed(queued: Queued) -> None:
@@ -59,6 +48,33 @@ async def committed(queued: Queued) -> None:
             for rest in queued[index + 1 :]:
                 rest.add_done_callback(_retrieve)
             raise
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A store that takes task and attempt records as one write and returns at once
+    (``SQLiteStore.submit``, ``MemoryStore.submit``): the future resolves on the commit."""
+
+    def submit(
+        self, *, tasks: Sequence[TaskRecord] = (), attempts: Sequence[AttemptRecord] = ()
+    ) -> asyncio.Future[Any]: ...
+
+
+Submit = Callable[..., "asyncio.Future[Any]"]
+
+
+def submitter(store: Store) -> Submit:
+    """``store.submit``, or the same through the Store protocol's awaited writes."""
+    if isinstance(store, Batching):
+        return store.submit
+
+    def submit(
+        *, tasks: Sequence[TaskRecord] = (), attempts: Sequence[AttemptRecord] = ()
+    ) -> asyncio.Future[Any]:
+        saves = [*map(store.save_attempt, attempts), *map(store.save_task, tasks)]
+        return asyncio.gather(*saves)  # queued in this order
+
+    return submit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +113,7 @@ class Ended:
 
     record: AttemptRecord
     result: AttemptResult
-    start: tuple[asyncio.Future[None], ...] = ()
+    start: Queued = ()
     """The writes of the attempt's start, perhaps not committed yet."""
 
 
@@ -144,6 +160,7 @@ class LiveRun:
         self.secrets: set[str] = set()
         self.run_infos: dict[int, tuple[RunInfo, dict[str, JSON]]] = {}
         self.log_folder = str(setup.log_dir)
+        self._submit = submitter(services.store)
 
     # -- lookups ------------------------------------------------------------------------
     def settings(self, task_id: str) -> TaskSettings:
@@ -159,8 +176,13 @@ class LiveRun:
         return chosen
 
     def outputs_for(self, task_id: str) -> dict[str, JSON]:
+        """The outputs a task sees (the order of its ancestors has no meaning)."""
         outputs = self.outputs
-        return {k: outputs[k] for k in self.shape.visible(task_id) if k in outputs}
+        visible = self.shape.visible(task_id)
+        try:  # usually every ancestor succeeded: the whole copy happens in C
+            return dict(zip(visible, map(outputs.__getitem__, visible), strict=True))
+        except KeyError:
+            return {k: outputs[k] for k in visible if k in outputs}
 
     def now(self) -> datetime:
         return self.services.clock.now()
@@ -200,48 +222,38 @@ class LiveRun:
         self.tasks[record.task_id] = record
         if not record.state.finished:
             self.progress.set_state(record.task_id, record.state)
-        await self.services.store.save_task(record)
+        await self._submit(tasks=(record,))
 
     async def save_tasks(self, records: list[TaskRecord]) -> None:
-        """Save many task records with every write in flight at once (few commits)."""
+        """Save many task records as one write (one commit)."""
         if len(records) == 1:
             await self.save_task(records[0])
             return
-        store = self.services.store
         for record in records:
             self.tasks[record.task_id] = record
-        await committed(tuple(asyncio.ensure_future(store.save_task(r)) for r in records))
+        await self._submit(tasks=records)
 
     async def save_attempt(self, record: AttemptRecord) -> None:
         self.last_attempts[record.task_id] = record
-        await self.services.store.save_attempt(record)
+        await self._submit(attempts=(record,))
 
     def queue_pair(self, task: TaskRecord, attempt: AttemptRecord) -> Queued:
         """Queue a task and an attempt record for the store without waiting for the commit.
 
-        ``committed(queued)`` waits for both. The store commits in queue order, so a write
-        queued later (the attempt's pid, its end) never lands before these.
+        ``committed(queued)`` waits for both (one write: they commit together). The store
+        commits in queue order, so a write queued later (the attempt's pid, its end) never
+        lands before these.
         """
         self._remember(task, attempt)
-        store = self.services.store
-        return (
-            asyncio.ensure_future(store.save_attempt(attempt)),
-            asyncio.ensure_future(store.save_task(task)),
-        )
+        return (self._submit(tasks=(task,), attempts=(attempt,)),)
 
     async def save_pair(self, task: TaskRecord, attempt: AttemptRecord, after: Queued = ()) -> None:
-        """Save a task and an attempt record with both writes in flight at once.
+        """Save a task and an attempt record as one write, after the writes ``after``.
 
-        The store commits writes in groups, so two writes queued together usually share
-        one commit: one wait instead of two on the hot path. Both are committed when this
-        returns.
+        Both are committed when this returns (one wait on the hot path: the writes queued
+        before are in the same commit, or an earlier one).
         """
-        if after:  # earlier writes still in flight: queue ours behind them, wait for all
-            await committed((*after, *self.queue_pair(task, attempt)))
-            return
-        self._remember(task, attempt)
-        store = self.services.store
-        await both(store.save_attempt(attempt), store.save_task(task))
+        await committed((*after, *self.queue_pair(task, attempt)))
 
     def _remember(self, task: TaskRecord, attempt: AttemptRecord) -> None:
         self.tasks[task.task_id] = task

@@ -8,6 +8,7 @@ json cannot encode is refused), orderings are the same, and fires are unique per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -26,6 +27,10 @@ from tapri_daemon.store.stats import compute_stats
 _TaskKey = tuple[str, str]
 _AttemptKey = tuple[str, str, int]
 _FireKey = tuple[str, int]
+
+
+def _stored_task(task: TaskRecord) -> TaskRecord:
+    return codec.task_from_row(codec.task_row(task), codec.output_row(task)[2])
 
 
 def _newest_first(runs: Iterable[RunRecord]) -> list[RunRecord]:
@@ -52,14 +57,32 @@ class MemoryStore:
         self.writes += 1
 
     async def save_task(self, task: TaskRecord) -> None:
-        stored = codec.task_from_row(codec.task_row(task), codec.output_row(task)[2])
-        self._tasks[(task.run_id, task.task_id)] = stored
+        self._tasks[(task.run_id, task.task_id)] = _stored_task(task)
         self.writes += 1
 
     async def save_attempt(self, attempt: AttemptRecord) -> None:
         key = (attempt.run_id, attempt.task_id, attempt.attempt)
         self._attempts[key] = codec.attempt_from_row(codec.attempt_row(attempt))
         self.writes += 1
+
+    def submit(
+        self, *, tasks: Sequence[TaskRecord] = (), attempts: Sequence[AttemptRecord] = ()
+    ) -> asyncio.Future[int]:
+        """As ``SQLiteStore.submit``: all or nothing, committed (here: at once)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        try:
+            stored = [codec.attempt_from_row(codec.attempt_row(a)) for a in attempts]
+            stored_tasks = [_stored_task(t) for t in tasks]
+        except Exception as exc:
+            future.set_exception(exc)
+            return future
+        for a in stored:
+            self._attempts[(a.run_id, a.task_id, a.attempt)] = a
+        for t in stored_tasks:
+            self._tasks[(t.run_id, t.task_id)] = t
+        self.writes += 1
+        future.set_result(0)
+        return future
 
     async def record_fire(self, fire: FireRecord) -> bool:
         key = (fire.workflow, codec.to_us(fire.scheduled_for))

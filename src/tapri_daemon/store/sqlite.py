@@ -1,8 +1,10 @@
 """SQLiteStore: the durable Store in one SQLite file (aiosqlite, WAL, group commit).
 
-Connections. Read-write: one connection belongs to the group-commit writer (every
-transaction ``BEGIN IMMEDIATE``), a second one serves reads, so a read never sees a batch
-that is half-way through its transaction. Read-only (the CLI): one ``file:...?mode=ro``
+Connections. Read-write: one ``sqlite3`` connection belongs to the group-commit writer and
+its thread (every transaction ``BEGIN IMMEDIATE``, writer.py), one more to its WAL
+checkpoints (checkpoint.py), and an aiosqlite one serves reads, so a read never sees a
+batch that is half-way through its transaction. Setup (WAL, migrations) runs on a
+short-lived aiosqlite connection. Read-only (the CLI): one ``file:...?mode=ro``
 connection; WAL lets it read while a daemon writes, ``busy_timeout`` plus a retry loop
 keep "database is locked" away from users.
 
@@ -42,7 +44,7 @@ from tapri_daemon.interfaces import (
 from tapri_daemon.store import codec, schema
 from tapri_daemon.store import queries as q
 from tapri_daemon.store.stats import compute_stats
-from tapri_daemon.store.writer import GroupCommitWriter, Statement, WriterStats
+from tapri_daemon.store.writer import Entry, GroupCommitWriter, Statement, WriterStats
 
 Synchronous = Literal["NORMAL", "FULL"]
 DIR_MODE = 0o750
@@ -194,18 +196,17 @@ class SQLiteStore:
     ) -> SQLiteStore:
         prepare_folder(path.parent)
         _create_private(path)
+        async with aiosqlite.connect(path, isolation_level=None) as setup:
+            await _pragmas(setup, busy_ms, f"synchronous = {synchronous}")
+            await _enable_wal(setup, path)
+            await schema.migrate(setup, str(path))
         async with AsyncExitStack() as stack:
-            conn = await aiosqlite.connect(path, isolation_level=None)
-            stack.push_async_callback(conn.close)
-            await _pragmas(conn, busy_ms, f"synchronous = {synchronous}")
-            await _enable_wal(conn, path)
-            await schema.migrate(conn, str(path))
             reader = await aiosqlite.connect(path, isolation_level=None)
             stack.push_async_callback(reader.close)
             await _pragmas(reader, busy_ms, "query_only = ON")
             restrict_files(path)
-            writer = GroupCommitWriter(conn, str(path))
-            writer.start()
+            writer = GroupCommitWriter(str(path), busy_ms=busy_ms, synchronous=synchronous)
+            await writer.start()
             stack.pop_all()
         return cls(path=path, reader=reader, writer=writer)
 
@@ -216,7 +217,6 @@ class SQLiteStore:
         self._closed = True
         if self._writer is not None:
             await self._writer.close()
-            await self._writer.connection.close()
         await self._reader.close()
         restrict_files(self.path)
 
@@ -232,10 +232,15 @@ class SQLiteStore:
 
     # plumbing
 
-    async def _write(self, *statements: Statement, counted: bool = False) -> int:
+    def _submit(self, entries: Sequence[Entry], counted: bool = False) -> asyncio.Future[int]:
         if self._writer is None:
-            raise StoreError(str(self.path), "opened read-only")
-        return await self._writer.write(*statements, counted=counted)
+            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            future.set_exception(StoreError(str(self.path), "opened read-only"))
+            return future
+        return self._writer.submit(entries, counted=counted)
+
+    async def _write(self, *statements: Statement, counted: bool = False) -> int:
+        return await self._submit([(s.sql, None, s.params, None) for s in statements], counted)
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async def fetch() -> list[Any]:
@@ -249,16 +254,27 @@ class SQLiteStore:
     # writes
 
     async def save_run(self, run: RunRecord) -> None:
-        await self._write(Statement(sql=q.UPSERT_RUN, params=codec.run_row(run)))
+        await self._submit(((q.UPSERT_RUN, run.run_id, run, codec.run_row),))
 
     async def save_task(self, task: TaskRecord) -> None:
-        await self._write(
-            Statement(sql=q.UPSERT_TASK, params=codec.task_row(task)),
-            Statement(sql=q.UPSERT_OUTPUT, params=codec.output_row(task)),
-        )
+        await self._submit(_task_entries(task))
 
     async def save_attempt(self, attempt: AttemptRecord) -> None:
-        await self._write(Statement(sql=q.UPSERT_ATTEMPT, params=codec.attempt_row(attempt)))
+        await self._submit((_attempt_entry(attempt),))
+
+    def submit(
+        self, *, tasks: Sequence[TaskRecord] = (), attempts: Sequence[AttemptRecord] = ()
+    ) -> asyncio.Future[int]:
+        """Queue attempts and tasks as one write (one transaction); return at once.
+
+        The future resolves once all of them are committed (awaiting it is ``save_*``
+        for each, in one commit); a record the codec refuses fails the whole write.
+        The engine's hot path: no coroutine, one future, rows encoded at commit time.
+        """
+        entries = [_attempt_entry(a) for a in attempts]
+        for task in tasks:
+            entries.extend(_task_entries(task))
+        return self._submit(entries)
 
     async def record_fire(self, fire: FireRecord) -> bool:
         row = codec.fire_row(fire)
@@ -344,6 +360,19 @@ class SQLiteStore:
 
     async def daemon_instances(self, limit: int = 20) -> list[DaemonRecord]:
         return [codec.daemon_from_row(row) for row in await self._rows(q.DAEMONS, (limit,))]
+
+
+def _task_entries(task: TaskRecord) -> tuple[Entry, Entry]:
+    key = (task.run_id, task.task_id)
+    return (
+        (q.UPSERT_TASK, key, task, codec.task_row),
+        (q.UPSERT_OUTPUT, key, task, codec.output_row),
+    )
+
+
+def _attempt_entry(attempt: AttemptRecord) -> Entry:
+    key = (attempt.run_id, attempt.task_id, attempt.attempt)
+    return (q.UPSERT_ATTEMPT, key, attempt, codec.attempt_row)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
