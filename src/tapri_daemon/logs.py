@@ -9,12 +9,14 @@ every line on stdout is one valid JSON object whatever a task printed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import logging.handlers
 import os
 import sys
+import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
@@ -214,43 +216,79 @@ def _hand_over(_: Any, __: str, event: EventDict) -> tuple[tuple[EventDict], dic
     return (event,), {}
 
 
+class _Stream:
+    """The stdout handler's stream, written under the handler's lock and flushed once per
+    event-loop iteration.
+
+    The lock is the one standard-library records take too, so lines from threads never
+    interleave. A line logged on an event loop is flushed by a callback at the end of
+    that loop iteration, together with the lines logged after it meanwhile: it reaches
+    ``tail -f`` and journald within the iteration that logged it, and a burst of lines
+    costs one write instead of one each (each write lets the store's threads take the
+    GIL). Off a loop (threads, start-up) every line is flushed at once. Like a handler,
+    a stream that fails never raises into the caller.
+    """
+
+    __slots__ = ("_handler", "_lock", "_pending")
+
+    def __init__(self, handler: logging.StreamHandler[TextIO]) -> None:
+        self._handler = handler
+        self._lock = handler.lock or threading.RLock()
+        self._pending: asyncio.AbstractEventLoop | None = None
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._handler.stream.write(line)
+            except Exception:  # a closed or broken stream must not break the engine
+                return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        pending = self._pending
+        if pending is loop:
+            return
+        if pending is not None and not pending.is_closed():
+            self.flush()  # another loop's flush is pending: do not wait for it
+            return
+        self._pending = loop
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._pending = None
+        with self._lock, contextlib.suppress(Exception):
+            self._handler.stream.flush()
+
+
 class _Lines:
     """Where tapri's own events end: rendered and written to the root handlers' streams.
 
     The same processors and renderers as the standard-library path, without its round
     trip (a LogRecord, Logger.handle, ProcessorFormatter) and without its caller-frame
-    walk: the logger's name is known. Each line is written and flushed under the
-    handler's lock, the one standard-library records take too, so lines from threads
-    never interleave. The log file (if any) still goes through its handler, which
-    rotates it. Like a handler, a stream that fails never raises into the caller.
+    walk: the logger's name is known. The log file (if any) still goes through its
+    handler, which rotates it.
     """
 
-    __slots__ = ("_file", "_handler", "_render", "name")
+    __slots__ = ("_file", "_render", "_stream", "name")
 
     def __init__(
         self,
         name: str,
-        handler: logging.StreamHandler[TextIO],
+        stream: _Stream,
         render: Callable[[Any, str, EventDict], str],
         file: logging.Handler | None,
     ) -> None:
         self.name = name
-        self._handler = handler
+        self._stream = stream
         self._render = render
         self._file = file
 
     def msg(self, event: EventDict) -> None:
         if self._file is not None:
             self._to_file(event)
-        handler = self._handler
-        line = self._render(self, "", event) + "\n"
-        with handler.lock or contextlib.nullcontext():
-            try:
-                stream = handler.stream
-                stream.write(line)
-                stream.flush()
-            except Exception:  # a closed or broken stream must not break the engine
-                pass
+        self._stream.write(self._render(self, "", event) + "\n")
 
     debug = info = warning = warn = error = err = critical = fatal = exception = msg
 
@@ -281,9 +319,10 @@ def configure(
     ``observers`` (e.g. ``metrics.Metrics.observe``) see every event at info and above
     before the level filter, so metrics keep counting when the log level is "warning".
 
-    tapri's own events are rendered by structlog and written directly (``_Lines``);
-    standard-library loggers (apscheduler, aiosqlite, ...) go through the same handler
-    with a ``ProcessorFormatter``: both come out in the same format.
+    tapri's own events are rendered by structlog and written directly (``_Lines``), and
+    flushed once per event-loop iteration (``_Stream``); standard-library loggers
+    (apscheduler, aiosqlite, ...) go through the same handler with a
+    ``ProcessorFormatter``: both come out in the same format.
     """
     journal = bool(os.environ.get("JOURNAL_STREAM")) and fmt != "console"
     numeric = _LEVELS[level]
@@ -299,9 +338,10 @@ def configure(
         )
     )
     file = _file_handler(log_file, numeric) if log_file else None
+    out = _Stream(handler)
     structlog.configure(
         processors=[*_own_processors(), *journal_step, *watch, _hand_over],
-        logger_factory=lambda name="tapri", *_: _Lines(name, handler, renderer, file),
+        logger_factory=lambda name="tapri", *_: _Lines(name, out, renderer, file),
         wrapper_class=structlog.make_filtering_bound_logger(
             min(numeric, _LEVELS["info"]) if observers else numeric
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +350,30 @@ async def test_task_events_carry_duration_and_outcome(tmp_path: Path) -> None:
         1,
     )
     assert events[-1]["state"] == "success" and events[-1]["duration_s"] == 2.5
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_each_attempt_logs_started_before_finished(tmp_path: Path, store: str) -> None:
+    retried = {"python": PY, "retries": 1, "retry_delay": "1s", **NO_JITTER}
+    tasks = {"a": retried, **{f"b{i}": {**retried, "after": ["a"]} for i in range(20)}}
+    h = harness(tmp_path, tasks)
+    h.executor.handler = failing_times(1, error="once")
+    if store == "sqlite":
+        from tapri_daemon.store.sqlite import SQLiteStore
+
+        h.engine.services = replace(
+            h.engine.services, store=await SQLiteStore.connect(tmp_path / "t.db")
+        )
+    try:
+        with capture_logs() as events:
+            run = await h.run()
+    finally:
+        if store == "sqlite":
+            await h.engine.services.store.close()  # type: ignore[attr-defined]
+    assert run.state is RunState.SUCCESS
+    seen: dict[tuple[str, int], list[str]] = {}
+    for e in events:
+        if e["event"] in (logs.TASK_STARTED, logs.TASK_FINISHED):
+            seen.setdefault((e["task_id"], e["attempt"]), []).append(e["event"])
+    assert len(seen) == 42  # two attempts each
+    assert all(order == ["task.started", "task.finished"] for order in seen.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -220,3 +221,65 @@ def test_lines_from_threads_never_interleave() -> None:
     for thread in threads:
         thread.join()
     assert len(lines(out)) == 800
+
+
+class CountingStream(io.TextIOWrapper):
+    """A buffered text stream that counts flushes (what reaches ``raw`` is what was flushed)."""
+
+    def __init__(self) -> None:
+        self.raw_bytes = io.BytesIO()
+        super().__init__(self.raw_bytes, encoding="utf-8", write_through=False)
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+    def flushed(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.raw_bytes.getvalue().decode().splitlines()]
+
+
+async def test_on_a_loop_lines_are_flushed_once_per_iteration() -> None:
+    out = CountingStream()
+    logs.configure("json", "info", stream=out)
+    log = logs.get_logger()
+    for i in range(100):
+        log.info(logs.TASK_STARTED, task_id=f"t{i}")
+    before = out.flushes
+    await asyncio.sleep(0)  # the iteration ends: one flush for the burst
+    assert out.flushes == before + 1
+    assert [e["task_id"] for e in out.flushed()] == [f"t{i}" for i in range(100)]
+    log.info(logs.TASK_FINISHED)
+    await asyncio.sleep(0)
+    assert out.flushed()[-1]["event"] == "task.finished"
+
+
+def test_off_a_loop_every_line_is_flushed_at_once() -> None:
+    out = CountingStream()
+    logs.configure("json", "info", stream=out)
+    logs.get_logger().info(logs.TASK_STARTED)
+    assert [e["event"] for e in out.flushed()] == ["task.started"]
+    logging.getLogger("aiosqlite").warning("foreign")
+    assert [e["event"] for e in out.flushed()] == ["task.started", "foreign"]
+
+
+def test_a_line_left_by_a_closed_loop_is_flushed_by_the_next() -> None:
+    out = CountingStream()
+    logs.configure("json", "info", stream=out)
+
+    loop = asyncio.new_event_loop()
+
+    def log_and_stop() -> None:
+        logs.get_logger().info(logs.RUN_STARTED)
+        loop.stop()  # the flush was due in the next iteration, which never comes
+
+    loop.call_soon(log_and_stop)
+    loop.run_forever()
+    loop.close()
+    assert out.flushed() == []
+
+    async def log_once() -> None:
+        logs.get_logger().info(logs.RUN_FINISHED)
+
+    asyncio.run(log_once())
+    assert [e["event"] for e in out.flushed()] == ["run.started", "run.finished"]

@@ -29,6 +29,15 @@ _AttemptKey = tuple[str, str, int]
 _FireKey = tuple[str, int]
 
 
+def _settle(future: asyncio.Future[int], error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(0)
+    else:
+        future.set_exception(error)
+
+
 def _stored_task(task: TaskRecord) -> TaskRecord:
     return codec.task_from_row(codec.task_row(task), codec.output_row(task)[2])
 
@@ -68,20 +77,23 @@ class MemoryStore:
     def submit(
         self, *, tasks: Sequence[TaskRecord] = (), attempts: Sequence[AttemptRecord] = ()
     ) -> asyncio.Future[int]:
-        """As ``SQLiteStore.submit``: all or nothing, committed (here: at once)."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        """As ``SQLiteStore.submit``: all or nothing. The records are stored at once; the
+        future resolves in the next loop iteration, as a commit would (callbacks added to
+        it now run after the caller's current step, as with the real store)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
         try:
             stored = [codec.attempt_from_row(codec.attempt_row(a)) for a in attempts]
             stored_tasks = [_stored_task(t) for t in tasks]
         except Exception as exc:
-            future.set_exception(exc)
+            loop.call_soon(_settle, future, exc)
             return future
         for a in stored:
             self._attempts[(a.run_id, a.task_id, a.attempt)] = a
         for t in stored_tasks:
             self._tasks[(t.run_id, t.task_id)] = t
         self.writes += 1
-        future.set_result(0)
+        loop.call_soon(_settle, future, None)
         return future
 
     async def record_fire(self, fire: FireRecord) -> bool:
