@@ -58,10 +58,18 @@ class TaskGraph:
 
     @classmethod
     def of(cls, workflow: Workflow) -> TaskGraph:
-        problems = graph_problems(workflow)
+        """The graph; the first of ``graph_problems`` is raised if it has any.
+
+        The edges are found once, and the cycle check is the topological sort itself.
+        """
+        located = _flow_edges(workflow) + _after_edges(workflow)
+        problems = _flow_syntax_problems(workflow) + _edge_problems(workflow, located)
         if problems:
             raise problems[0][1]
-        return cls.from_edges(workflow.task, _edges(workflow))
+        try:
+            return cls.from_edges(workflow.task, [edge for _, edge in located])
+        except _GraphlibCycle:
+            raise _cycle_problems(workflow, located)[0][1] from None
 
     @classmethod
     def from_edges(cls, tasks: Iterable[str], edges: Iterable[tuple[str, str]]) -> TaskGraph:
@@ -102,7 +110,8 @@ class TaskGraph:
 
 
 def _topological(names: list[str], up: Mapping[str, set[str]]) -> tuple[str, ...]:
-    sorter = TopologicalSorter({t: sorted(up[t], key=names.index) for t in names})
+    position = {name: i for i, name in enumerate(names)}.__getitem__
+    sorter = TopologicalSorter({t: sorted(up[t], key=position) for t in names})
     return tuple(sorter.static_order())
 
 
@@ -122,10 +131,6 @@ def _after_edges(workflow: Workflow) -> list[tuple[KeyPath, tuple[str, str]]]:
         for tid, task in workflow.task.items()
         for i, up in enumerate(task.after)
     ]
-
-
-def _edges(workflow: Workflow) -> list[tuple[str, str]]:
-    return [edge for _, edge in _flow_edges(workflow) + _after_edges(workflow)]
 
 
 def _flow_syntax_problems(workflow: Workflow) -> list[tuple[KeyPath, DefinitionError]]:
@@ -163,7 +168,8 @@ def find_cycle(upstream: Mapping[str, Iterable[str]]) -> list[str] | None:
 
 def _rotate(loop: list[str], order: list[str]) -> list[str]:
     """Start the cycle at the task defined first, so the message is stable."""
-    start = min(range(len(loop)), key=lambda i: order.index(loop[i]))
+    position = {name: i for i, name in enumerate(order)}
+    start = min(range(len(loop)), key=lambda i: position[loop[i]])
     ring = loop[start:] + loop[:start]
     return [*ring, ring[0]]
 
@@ -172,8 +178,12 @@ def graph_problems(workflow: Workflow) -> list[tuple[KeyPath, DefinitionError]]:
     """Every problem with a workflow's graph, each with the key path it comes from."""
     located = _flow_edges(workflow) + _after_edges(workflow)
     problems = _flow_syntax_problems(workflow) + _edge_problems(workflow, located)
-    if problems:
-        return problems
+    return problems or _cycle_problems(workflow, located)
+
+
+def _cycle_problems(
+    workflow: Workflow, located: list[tuple[KeyPath, tuple[str, str]]]
+) -> list[tuple[KeyPath, DefinitionError]]:
     upstream: dict[str, set[str]] = {t: set() for t in workflow.task}
     for _, (a, b) in located:
         upstream[b].add(a)
