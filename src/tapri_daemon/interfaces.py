@@ -256,7 +256,11 @@ class AttemptRequest:
     output_limit: int = 1 << 20
     log_limit: int = 10 << 20
     fire_at_ns: int | None = None
-    """Precise fires: the target instant (time.time_ns scale), passed as TAPRI_FIRE_AT_NS."""
+    """Precise fires (``at_fire`` tasks): the instant (time.time_ns scale) the task must not
+    start before, passed as TAPRI_FIRE_AT_NS. The engine calls the executor *before* it: the
+    executor prepares what it can (spawns an armed process, imports, connects), waits for
+    the instant on its clock and releases the task then; an instant already past releases
+    at once. See docs/executors.md, "Precise fires"."""
     python_path: Sequence[str] = ()
 
 
@@ -277,9 +281,15 @@ class AttemptResult:
     exit_code: int | None = None
     error: str | None = None
     started_ns: int
+    """When the task's code began: the release stamp for a released precise fire."""
     ended_ns: int
     killed: int = 0
     process: ProcessInfo | None = None
+    released_ns: int | None = None
+    """Precise fires (``request.fire_at_ns`` set): the actual start, stamped by the task's
+    own process (or coroutine) the moment it was released, just before it ran the task's
+    code (exec, the function call, the request sent). None when the attempt ended before
+    its release (it could not be prepared, or was cancelled while armed)."""
 
 
 class Clock(Protocol):

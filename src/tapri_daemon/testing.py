@@ -25,6 +25,7 @@ from typing import Any, TypeAlias
 
 import anyio
 
+from tapri_daemon.clocks import SystemClock
 from tapri_daemon.interfaces import (
     JSON,
     AttemptObserver,
@@ -216,6 +217,11 @@ class FakeExecutor:
     The handler returns an AttemptResult (used as is), a ``Failure``, or any JSON value
     (a success with that output); an exception becomes Outcome.FAILED with its text. With a
     ``clock``, ``request.timeout`` is enforced on that clock (Outcome.TIMEOUT).
+
+    A precise fire (``request.fire_at_ns``) is honoured like the real executors do: the
+    engine hands it over early, the handler is called at the instant (``sleep_until`` on
+    the clock, the real one without a clock) and the result's ``released_ns`` is that
+    moment; an instant already past calls it at once.
     """
 
     def __init__(self, handler: Handler | None = None, *, clock: Clock | None = None) -> None:
@@ -229,11 +235,19 @@ class FakeExecutor:
         self.requests.append(request)
         self.running += 1
         self.peak = max(self.peak, self.running)
-        started = self._ns()
         try:
-            return self._finish(await self._outcome(request), started)
+            if request.fire_at_ns is not None:
+                await self._release(request.fire_at_ns)
+            started = self._ns()
+            return self._finish(await self._outcome(request), started, request)
         finally:
             self.running -= 1
+
+    async def _release(self, fire_at_ns: int) -> None:
+        """A precise fire: wait for its instant like a real executor (never before it)."""
+        clock = self.clock or SystemClock()
+        if clock.time_ns() < fire_at_ns:
+            await clock.sleep_until(_from_ns(-(-fire_at_ns // 1000) * 1000))
 
     async def _outcome(self, request: AttemptRequest) -> HandlerResult:
         if self.clock is None or request.timeout is None:
@@ -259,10 +273,11 @@ class FakeExecutor:
             return Failure(error=f"{type(exc).__name__}: {exc}")
         return value
 
-    def _finish(self, value: HandlerResult, started: int) -> AttemptResult:
+    def _finish(self, value: HandlerResult, started: int, request: AttemptRequest) -> AttemptResult:
         if isinstance(value, AttemptResult):
             return value
         ended = self._ns()
+        released = started if request.fire_at_ns is not None else None
         if isinstance(value, Failure):
             return AttemptResult(
                 outcome=value.outcome,
@@ -270,9 +285,15 @@ class FakeExecutor:
                 exit_code=value.exit_code,
                 started_ns=started,
                 ended_ns=ended,
+                released_ns=released,
             )
         return AttemptResult(
-            outcome=Outcome.SUCCESS, output=value, exit_code=0, started_ns=started, ended_ns=ended
+            outcome=Outcome.SUCCESS,
+            output=value,
+            exit_code=0,
+            started_ns=started,
+            ended_ns=ended,
+            released_ns=released,
         )
 
     def _ns(self) -> int:

@@ -146,7 +146,8 @@ async def _session(loaded: Loaded, drive: Drive) -> tuple[RunRecord, list[TaskRe
     clock = SystemClock()
     async with AsyncExitStack() as stack:
         store = await SQLiteStore.start(stack, settings.paths.db_path)
-        executor = await stack.enter_async_context(Dispatcher(python_path=_python_path(loaded)))
+        dispatcher = Dispatcher(python_path=_python_path(loaded), clock=clock)
+        executor = await stack.enter_async_context(dispatcher)
         router = Router(
             loaded.definitions,
             clock=clock,

@@ -84,7 +84,7 @@ async def open_parts(
     started_at = me.clock.now()
     store = await SQLiteStore.start(stack, paths.db_path)
     report = await recover(store, daemon_id=me.daemon_id, now=started_at)
-    dispatcher = Dispatcher(python_path=daemon.python_path)
+    dispatcher = Dispatcher(python_path=daemon.python_path, clock=me.clock)
     stack.push_async_callback(dispatcher.aclose)
     credentials = _credentials_dir()
     router = Router(

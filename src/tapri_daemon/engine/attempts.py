@@ -29,6 +29,7 @@ from tapri_daemon.interfaces import (
 )
 
 INTERRUPTED = "interrupted: the daemon stopped while the attempt ran"
+FIRE_AT_VARIABLE = "TAPRI_FIRE_AT_NS"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -62,6 +63,10 @@ def _fire_target(live: LiveRun, task_id: str) -> datetime:
 def to_ns(instant: datetime) -> int:
     """An aware datetime as ns since the epoch, exactly (no float rounding)."""
     return (instant - _EPOCH) // _MICROSECOND * 1000
+
+
+def _from_ns(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def _reason(result: AttemptResult) -> str:
@@ -173,28 +178,32 @@ async def _attempt(live: LiveRun, task_id: str, request: AttemptRequest) -> Ende
     await acquire_all(slots)
     try:
         if live.shape.workflow.task[task_id].at_fire:
-            request = await _wait_for_fire(live, task_id, request)
+            return await _fire(live, task_id, request)
+        if live.shape.workflow.precise:
+            request = _with_instant(live, request)
         return await _execute(live, task_id, request)
     finally:
         release_all(slots)
 
 
-async def _wait_for_fire(live: LiveRun, task_id: str, request: AttemptRequest) -> AttemptRequest:
-    """Hold the task until its fire instant (it keeps its slots, so it starts on time)."""
+def _with_instant(live: LiveRun, request: AttemptRequest) -> AttemptRequest:
+    """A precise run's other tasks see its instant too (to arm themselves; docs/daemon.md)."""
+    instant = str(to_ns(live.setup.fire_at))
+    return replace(request, env={**request.env, FIRE_AT_VARIABLE: instant})
+
+
+async def _fire(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
+    """An at_fire task: handed to the executor *before* its instant, holding its slots; the
+    executor prepares and releases it at the instant (``request.fire_at_ns``). Upstreams
+    done only after the instant: ``fire.late``, and the executor releases it at once."""
     target = _fire_target(live, task_id)
     target_ns = to_ns(target)
-    clock = live.services.clock
-    late_ns = clock.time_ns() - target_ns
+    request = replace(request, fire_at_ns=target_ns)
+    late_ns = live.services.clock.time_ns() - target_ns
     if late_ns > 0:
         await _fire_late(live, task_id, request.attempt, late_ns / 1000)
-    else:
-        waiting = live.task_record(task_id, TaskState.WAITING, attempts=request.attempt - 1)
-        await live.save_task(waiting)
-        live.log.info(
-            logs.TASK_WAITING, task_id=task_id, attempt=request.attempt, fire_at=target.isoformat()
-        )
-        await clock.sleep_until(target)
-    return replace(request, fire_at_ns=target_ns)
+        return await _execute(live, task_id, request)
+    return await _execute(live, task_id, request, armed=target)
 
 
 async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: float) -> None:
@@ -208,34 +217,101 @@ async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: flo
     )
 
 
-async def _execute(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
+class _Release:
+    """An armed attempt's task record: ``waiting`` until its instant, ``running`` from it
+    (marked on the engine's clock, or at the end when the attempt outran the mark)."""
+
+    def __init__(self, live: LiveRun, task_id: str, current: _Current) -> None:
+        self.live = live
+        self.task_id = task_id
+        self.current = current
+        self.writes: Queued = ()
+        self.marked = False
+
+    async def at(self, target_ns: int) -> None:
+        clock = self.live.services.clock
+        while (left := target_ns - clock.time_ns()) > 0:  # a coarse sleep: never spins
+            await clock.sleep(left / 1e9)
+        self.mark()
+
+    def mark(self) -> None:
+        if self.marked:
+            return
+        self.marked = True
+        attempt = self.current.record.attempt
+        running = self.live.task_record(self.task_id, TaskState.RUNNING, attempts=attempt)
+        self.writes = self.live.queue_pair(running, self.current.record)
+        _log_started(self.live, self.task_id, attempt)
+
+
+async def _execute(
+    live: LiveRun, task_id: str, request: AttemptRequest, armed: datetime | None = None
+) -> Ended:
     """Run one attempt. Its start is committed while it runs, not before, and its end is
     awaited together with its start (``save_ended``): one commit per task on the critical
     path from an upstream's end to a downstream's start. The store commits in order, so the
     attempt's pid (``spawned``) and its end always land after its start; ``task.started``
-    is logged once the start is committed.
+    is logged once the start is committed. An ``armed`` attempt (an at_fire task before its
+    instant) starts ``waiting`` and is marked ``running`` at the instant (``_Release``).
     """
     current = _Current(record=_start_record(live, request))
-    running = live.task_record(task_id, TaskState.RUNNING, attempts=request.attempt)
-    queued = live.queue_pair(running, current.record)
-    queued[-1].add_done_callback(functools.partial(_log_started, live, task_id, request.attempt))
+    state = TaskState.RUNNING if armed is None else TaskState.WAITING
+    first = live.task_record(task_id, state, attempts=request.attempt)
+    queued = live.queue_pair(first, current.record)
+    queued[-1].add_done_callback(functools.partial(_logged, live, task_id, request, armed))
+    release = _Release(live, task_id, current)
     try:
         observer = _Observer(live, current, queued)
-        result = await live.services.executor.execute(request, observer)
+        if armed is None:
+            result = await live.services.executor.execute(request, observer)
+        else:
+            result = await _armed(live, request, observer, release, to_ns(armed))
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
-            await committed(queued)
+            await committed((*queued, *release.writes))
             await _save_interrupted(live, task_id, current)
         raise
     record = _end_record(live, current, result, request)
-    return Ended(record=record, result=result, start=queued)
+    return Ended(record=record, result=result, start=(*queued, *release.writes))
 
 
-def _log_started(live: LiveRun, task_id: str, attempt: int, saved: asyncio.Future[None]) -> None:
-    if not saved.cancelled() and saved.exception() is None:
-        live.log.info(
-            logs.TASK_STARTED, task_id=task_id, attempt=attempt, kind=live.shape.kind(task_id)
-        )
+async def _armed(
+    live: LiveRun,
+    request: AttemptRequest,
+    observer: _Observer,
+    release: _Release,
+    target_ns: int,
+) -> AttemptResult:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release.at, target_ns)
+        result = await live.services.executor.execute(request, observer)
+        tg.cancel_scope.cancel()
+    if result.released_ns is not None:
+        release.mark()
+    return result
+
+
+def _logged(
+    live: LiveRun,
+    task_id: str,
+    request: AttemptRequest,
+    armed: datetime | None,
+    saved: asyncio.Future[None],
+) -> None:
+    """The attempt's first records are committed: log ``task.started`` or ``task.waiting``."""
+    if saved.cancelled() or saved.exception() is not None:
+        return
+    if armed is None:
+        _log_started(live, task_id, request.attempt)
+    else:
+        fire_at = armed.isoformat()
+        live.log.info(logs.TASK_WAITING, task_id=task_id, attempt=request.attempt, fire_at=fire_at)
+
+
+def _log_started(live: LiveRun, task_id: str, attempt: int) -> None:
+    live.log.info(
+        logs.TASK_STARTED, task_id=task_id, attempt=attempt, kind=live.shape.kind(task_id)
+    )
 
 
 def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
@@ -273,13 +349,13 @@ def _end_record(
     live: LiveRun, current: _Current, result: AttemptResult, request: AttemptRequest
 ) -> AttemptRecord:
     start = current.record
-    actual = result.process.spawned_ns if result.process is not None else result.started_ns
+    actual = result.released_ns if request.fire_at_ns is not None else None
     current.record = AttemptRecord(
         run_id=start.run_id,
         task_id=start.task_id,
         attempt=start.attempt,
         outcome=result.outcome,
-        started_at=start.started_at,
+        started_at=_from_ns(actual) if actual is not None else start.started_at,
         ended_at=live.now(),
         exit_code=result.exit_code,
         error=mask(result.error, request.secrets) if result.error else None,
@@ -290,7 +366,7 @@ def _end_record(
         log_path=start.log_path,
         killed=result.killed,
         fire_target_ns=start.fire_target_ns,
-        fire_actual_ns=actual if request.fire_at_ns is not None else None,
+        fire_actual_ns=actual,
     )
     return current.record
 
@@ -302,7 +378,7 @@ async def save_ended(live: LiveRun, task_id: str, task: TaskRecord, ended: Ended
 
 
 def _log_end(live: LiveRun, task_id: str, record: AttemptRecord, result: AttemptResult) -> None:
-    if record.fire_target_ns is not None:
+    if record.lateness_us is not None:
         live.log.info(
             logs.TASK_FIRED,
             task_id=task_id,

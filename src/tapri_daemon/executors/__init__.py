@@ -22,13 +22,21 @@ from types import TracebackType
 import httpx
 
 from tapri_daemon import logs
+from tapri_daemon.clocks import SystemClock
 from tapri_daemon.executors import output
 from tapri_daemon.executors.command import CommandExecutor
 from tapri_daemon.executors.group import Hub
 from tapri_daemon.executors.http import HttpExecutor
 from tapri_daemon.executors.python import PythonExecutor
+from tapri_daemon.executors.release import RELEASE_PRIORITY, Arming
 from tapri_daemon.executors.sql import SqlExecutor
-from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, AttemptResult, Outcome
+from tapri_daemon.interfaces import (
+    AttemptObserver,
+    AttemptRequest,
+    AttemptResult,
+    Clock,
+    Outcome,
+)
 
 __all__ = ["Dispatcher"]
 
@@ -42,6 +50,11 @@ class Dispatcher:
     Creating it makes this process a child subreaper and raises its soft open-file limit
     to the hard one (see executors/system.py). ``aclose()`` closes the HTTP client and
     removes the scratch folder that holds ``$TAPRI_OUTPUT`` files.
+
+    Precise fires (``request.fire_at_ns``) are armed and released on ``clock`` (the daemon
+    passes its PreciseClock; default: ``SystemClock``); a released process gets SCHED_FIFO
+    ``release_priority`` for the moment of its release where the kernel allows it (None:
+    never). See release.py.
     """
 
     def __init__(
@@ -49,16 +62,20 @@ class Dispatcher:
         *,
         http_transport: httpx.AsyncBaseTransport | None = None,
         python_path: Sequence[str] = (),
+        clock: Clock | None = None,
+        release_priority: int | None = RELEASE_PRIORITY,
     ) -> None:
         self.hub = Hub()
         self._scratch = tempfile.mkdtemp(prefix="tapri-attempts-")
-        self._http = HttpExecutor(http_transport)
-        commands = CommandExecutor(self.hub, self._scratch)
+        self.arming = Arming(clock=clock or SystemClock(), priority=release_priority)
+        self._http = HttpExecutor(self.arming.clock, http_transport)
+        commands = CommandExecutor(self.hub, self._scratch, self.arming)
+        python = PythonExecutor(self.hub, self._scratch, python_path, self.arming)
         self._routes: dict[str, Route] = {
             "command": commands.execute,
             "shell": commands.execute,
-            "python": PythonExecutor(self.hub, self._scratch, python_path).execute,
-            "sql": SqlExecutor().execute,
+            "python": python.execute,
+            "sql": SqlExecutor(self.arming.clock).execute,
             "http": self._http.execute,
         }
 

@@ -136,9 +136,16 @@ class Hub:
         self._pgid = os.getpgid(0)
 
     def spawn(
-        self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, token: str
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str | None,
+        token: str,
+        pass_fds: Sequence[int] = (),
     ) -> tuple[Tracked, int, int]:
-        """Start ``argv`` in a new process group; return it with its stdout and stderr read ends."""
+        """Start ``argv`` in a new process group; return it with its stdout and stderr read ends.
+
+        ``pass_fds`` stay open in the process (an armed launch's pipes)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -151,6 +158,7 @@ class Hub:
                 cwd=cwd,
                 process_group=0,
                 close_fds=True,
+                pass_fds=tuple(pass_fds),
             )
         except BaseException:
             os.close(out_r)

@@ -22,7 +22,14 @@ import httpx
 from tapri_daemon.executors import output
 from tapri_daemon.executors.capture import LogCapture
 from tapri_daemon.executors.output import Checked
-from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, AttemptResult, Outcome
+from tapri_daemon.executors.release import release_at, released
+from tapri_daemon.interfaces import (
+    AttemptObserver,
+    AttemptRequest,
+    AttemptResult,
+    Clock,
+    Outcome,
+)
 
 ERROR_BODY = 500
 _FAILURES = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, TypeError, ValueError)
@@ -83,7 +90,8 @@ def _verdict(request: AttemptRequest, response: httpx.Response, body: bytes, ove
 
 
 class HttpExecutor:
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, clock: Clock, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._clock = clock
         self._client = httpx.AsyncClient(transport=transport, follow_redirects=True)
 
     async def aclose(self) -> None:
@@ -93,36 +101,56 @@ class HttpExecutor:
         started = time.time_ns()
         capture = LogCapture(request.log_path, request.log_limit)
         verdict = Checked()
+        sent: list[int] = []
         try:
-            with anyio.move_on_after(request.timeout) as scope:
-                verdict = await self._exchange(request, capture)
+            with anyio.CancelScope() as scope:
+                built = self._build(request)
+                await release_at(self._clock, request, scope)
+                verdict = await self._exchange(request, built, capture, sent)
         except _FAILURES as exc:
             error = f"{type(exc).__name__}: {exc}"
             capture.note(output.clean_error(f"http failed: {error}", request.secrets))
             capture.close()
-            return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
+            at = released(request, sent)
+            return output.finished(
+                Outcome.FAILED, started, error=error, secrets=request.secrets, released_ns=at
+            )
         capture.close()
         if scope.cancelled_caught:
             error = f"timed out after {request.timeout:g} s"
-            return output.finished(Outcome.TIMEOUT, started, error=error)
+            at = released(request, sent)
+            return output.finished(Outcome.TIMEOUT, started, error=error, released_ns=at)
         outcome = Outcome.SUCCESS if verdict.error is None else Outcome.FAILED
         return output.finished(
-            outcome, started, output=verdict.value, error=verdict.error, secrets=request.secrets
+            outcome,
+            started,
+            output=verdict.value,
+            error=verdict.error,
+            secrets=request.secrets,
+            released_ns=released(request, sent),
         )
 
-    async def _exchange(self, request: AttemptRequest, capture: LogCapture) -> Checked:
+    def _build(self, request: AttemptRequest) -> httpx.Request:
+        """The request, built before a precise fire's instant (URL, headers, body encoded)."""
         spec = request.http or {}
-        timeout = httpx.Timeout(None, connect=_CONNECT_TIMEOUT)
-        method = str(spec.get("method") or "GET").upper()
-        async with self._client.stream(
-            method,
+        return self._client.build_request(
+            str(spec.get("method") or "GET").upper(),
             str(spec.get("url")),
             headers=dict(spec.get("headers") or {}),
             params=dict(spec.get("params") or {}),
-            timeout=timeout,
+            timeout=httpx.Timeout(None, connect=_CONNECT_TIMEOUT),
             **_content(spec),
-        ) as response:
+        )
+
+    async def _exchange(
+        self, request: AttemptRequest, built: httpx.Request, capture: LogCapture, sent: list[int]
+    ) -> Checked:
+        sent.append(time.time_ns())
+        response = await self._client.send(built, stream=True)
+        try:
             body, over = await _read_capped(response, request.output_limit)
-        line = f"http: {method} {response.url} -> {response.status_code} ({len(body)} bytes)"
+        finally:
+            await response.aclose()
+        line = f"http: {built.method} {response.url} -> {response.status_code} ({len(body)} bytes)"
         capture.note(output.clean_error(line, request.secrets))
         return _verdict(request, response, body, over)

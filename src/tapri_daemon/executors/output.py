@@ -129,15 +129,20 @@ def finished(
     killed: int = 0,
     process: ProcessInfo | None = None,
     secrets: Sequence[str] = (),
+    released_ns: int | None = None,
 ) -> AttemptResult:
-    """An AttemptResult ending now, its error text cleaned and masked."""
+    """An AttemptResult ending now, its error text cleaned and masked.
+
+    A released precise fire (``released_ns``) started at its release: ``started_ns`` is it.
+    """
     return AttemptResult(
         outcome=outcome,
         output=output,
         exit_code=exit_code,
         error=clean_error(error, secrets) if error is not None else None,
-        started_ns=started_ns,
+        started_ns=released_ns if released_ns is not None else started_ns,
         ended_ns=time.time_ns(),
         killed=killed,
         process=process,
+        released_ns=released_ns,
     )

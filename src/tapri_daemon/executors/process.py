@@ -27,6 +27,7 @@ import anyio
 from tapri_daemon import logs
 from tapri_daemon.executors.capture import LastLine, LogCapture, Masker
 from tapri_daemon.executors.group import TOKEN_NAME, Hub, Tracked
+from tapri_daemon.executors.release import Armed
 from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, ProcessInfo
 
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL")
@@ -149,13 +150,19 @@ class Streams:
 
 
 async def _spawn(
-    hub: Hub, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, token: str
+    hub: Hub,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    token: str,
+    armed: Armed | None,
 ) -> tuple[Tracked, int, int]:
     """Spawn, waiting while the process is out of file descriptors."""
     give_up = time.monotonic() + _SPAWN_PATIENCE
+    pass_fds = armed.gate.child_fds if armed is not None else ()
     while True:
         try:
-            return hub.spawn(argv, env, cwd, token)
+            return hub.spawn(argv, env, cwd, token, pass_fds)
         except OSError as exc:
             if exc.errno not in _OUT_OF_FILES or time.monotonic() > give_up:
                 raise SpawnFailed(f"cannot start {argv[0]!r}: {exc}") from None
@@ -212,11 +219,18 @@ async def supervise(
     env: Mapping[str, str],
     capture: LogCapture,
     last: LastLine | None = None,
+    armed: Armed | None = None,
 ) -> ProcessEnd:
-    """Run ``argv`` as the attempt's process; raises SpawnFailed or the caller's cancel."""
+    """Run ``argv`` as the attempt's process; raises SpawnFailed or the caller's cancel.
+
+    ``armed``: the process is released through its gate at the instant (``release.py``);
+    the timeout counts from the release.
+    """
     token = env[TOKEN_NAME]
     async with hub.slots:
-        tracked, out_fd, err_fd = await _spawn(hub, argv, env, request.cwd, token)
+        tracked, out_fd, err_fd = await _spawn(hub, argv, env, request.cwd, token, armed)
+        if armed is not None:
+            armed.gate.spawned()
         info = ProcessInfo(
             pid=tracked.pid,
             pgid=tracked.pid,
@@ -226,6 +240,8 @@ async def supervise(
         streams = Streams(capture, (out_fd, err_fd), request.secrets, last)
         try:
             await observer.spawned(info)
+            if armed is not None:
+                await armed.hold(tracked.pid, tracked.watch)
             timed_out, killed = await _wait(hub, tracked, request, capture)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())

@@ -45,6 +45,7 @@ from tapri_daemon.executors.command import read_capped
 from tapri_daemon.executors.group import Hub
 from tapri_daemon.executors.output import Checked
 from tapri_daemon.executors.process import ProcessEnd, SpawnFailed, attempt_env, supervise
+from tapri_daemon.executors.release import Armed, Arming, release_at, released
 from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, AttemptResult, Outcome
 
 WORKER = str(Path(worker.__file__).resolve())
@@ -132,10 +133,11 @@ def _prepared(target: str, paths: tuple[str, ...]) -> tuple[Callable[..., Any], 
 
 
 class PythonExecutor:
-    def __init__(self, hub: Hub, scratch: str, python_path: Sequence[str]) -> None:
+    def __init__(self, hub: Hub, scratch: str, python_path: Sequence[str], arming: Arming) -> None:
         self._hub = hub
         self._scratch = scratch
         self._python_path = tuple(python_path)
+        self._arming = arming
 
     async def execute(self, request: AttemptRequest, observer: AttemptObserver) -> AttemptResult:
         started = time.time_ns()
@@ -159,23 +161,28 @@ class PythonExecutor:
             return output.finished(Outcome.FAILED, started, error=problem)
         _route_prints()
         sink = _Sink(request)
+        entered: list[int] = []
         token = _SINK.set(sink)
         try:
-            with anyio.move_on_after(request.timeout) as scope:
-                value = await function(**kwargs)
+            with anyio.CancelScope() as scope:
+                await release_at(self._arming.clock, request, scope)
+                value = await _entered(function, kwargs, entered)
         except (Exception, SystemExit) as exc:
             sink.write("".join(traceback.format_exception(exc)))
             error = worker.describe(exc)
-            return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
+            at = released(request, entered)
+            return output.finished(
+                Outcome.FAILED, started, error=error, secrets=request.secrets, released_ns=at
+            )
         finally:
             _SINK.reset(token)
             sink.close()
         if scope.cancel_called:
             error = f"timed out after {request.timeout:g} s"
-            return output.finished(Outcome.TIMEOUT, started, error=error)
-        return _returned(
-            request, output.check(value, request.output_limit, request.secrets), started
-        )
+            at = released(request, entered)
+            return output.finished(Outcome.TIMEOUT, started, error=error, released_ns=at)
+        checked = output.check(value, request.output_limit, request.secrets)
+        return _returned(request, checked, started, entered)
 
     async def _in_worker(
         self,
@@ -185,16 +192,35 @@ class PythonExecutor:
         paths: tuple[str, ...],
         started: int,
     ) -> AttemptResult:
+        armed = self._arming.arm(request)
+        try:
+            return await self._worker_attempt(request, observer, target, paths, started, armed)
+        finally:
+            if armed is not None:
+                armed.gate.close()
+
+    async def _worker_attempt(
+        self,
+        request: AttemptRequest,
+        observer: AttemptObserver,
+        target: str,
+        paths: tuple[str, ...],
+        started: int,
+        armed: Armed | None,
+    ) -> AttemptResult:
         token = secrets.token_hex(12)
         request_path = os.path.join(self._scratch, f"{token}.call.json")
         result_path = os.path.join(self._scratch, f"{token}.result.json")
         document = {"target": target, "python_path": list(paths), "kwargs": dict(request.kwargs)}
+        gate = armed.args if armed is not None else ()
         try:
             _write_json(request_path, document)
             capture = LogCapture(request.log_path, request.log_limit)
             env = attempt_env(request, token, {"PYTHONUNBUFFERED": "1"})
-            argv = (sys.executable, "-P", WORKER, request_path, result_path)
-            end = await supervise(self._hub, request, observer, argv=argv, env=env, capture=capture)
+            argv = (sys.executable, "-P", WORKER, request_path, result_path, *gate)
+            end = await supervise(
+                self._hub, request, observer, argv=argv, env=env, capture=capture, armed=armed
+            )
         except (TypeError, ValueError) as exc:
             error = f"the arguments are not JSON-serialisable: {exc}"
             return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
@@ -206,7 +232,14 @@ class PythonExecutor:
             raw = read_capped(result_path, request.output_limit + _RESULT_SLACK)
         finally:
             _unlink(result_path)
-        return _from_worker(request, raw, end, started)
+        release_ns = armed.gate.report().released_ns if armed is not None else None
+        return _from_worker(request, raw, end, started, release_ns)
+
+
+async def _entered(function: Callable[..., Any], kwargs: dict[str, Any], stamp: list[int]) -> Any:
+    """Call an async task function; its first line stamps the moment it was entered."""
+    stamp.append(time.time_ns())
+    return await function(**kwargs)
 
 
 def _worker_verdict(request: AttemptRequest, raw: bytes | None, end: ProcessEnd) -> Checked:
@@ -224,7 +257,11 @@ def _worker_verdict(request: AttemptRequest, raw: bytes | None, end: ProcessEnd)
 
 
 def _from_worker(
-    request: AttemptRequest, raw: bytes | None, end: ProcessEnd, started: int
+    request: AttemptRequest,
+    raw: bytes | None,
+    end: ProcessEnd,
+    started: int,
+    release_ns: int | None,
 ) -> AttemptResult:
     verdict = _worker_verdict(request, raw, end)
     outcome = Outcome.SUCCESS if verdict.error is None else Outcome.FAILED
@@ -239,13 +276,17 @@ def _from_worker(
         killed=end.killed,
         process=end.info,
         secrets=request.secrets,
+        released_ns=release_ns,
     )
 
 
-def _returned(request: AttemptRequest, checked: Checked, started: int) -> AttemptResult:
+def _returned(
+    request: AttemptRequest, checked: Checked, started: int, entered: list[int]
+) -> AttemptResult:
+    at = released(request, entered)
     if checked.error is not None:
-        return output.finished(Outcome.FAILED, started, error=checked.error)
-    return output.finished(Outcome.SUCCESS, started, output=checked.value)
+        return output.finished(Outcome.FAILED, started, error=checked.error, released_ns=at)
+    return output.finished(Outcome.SUCCESS, started, output=checked.value, released_ns=at)
 
 
 def _write_json(path: str, document: Any) -> None:

@@ -27,7 +27,15 @@ import anyio
 
 from tapri_daemon.executors import output
 from tapri_daemon.executors.capture import LogCapture
-from tapri_daemon.interfaces import JSON, AttemptObserver, AttemptRequest, AttemptResult, Outcome
+from tapri_daemon.executors.release import release_at, released
+from tapri_daemon.interfaces import (
+    JSON,
+    AttemptObserver,
+    AttemptRequest,
+    AttemptResult,
+    Clock,
+    Outcome,
+)
 
 MAX_ROWS = 1000
 _SCHEME = "sqlite://"
@@ -84,33 +92,40 @@ async def _run(conn: aiosqlite.Connection, request: AttemptRequest) -> JSON:
 
 
 class SqlExecutor:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
     async def execute(self, request: AttemptRequest, observer: AttemptObserver) -> AttemptResult:
         started = time.time_ns()
         capture = LogCapture(request.log_path, request.log_limit)
+        sent: list[int] = []
         try:
-            value, timed_out = await self._attempt(request, capture)
+            value, timed_out = await self._attempt(request, capture, sent)
         except (SqlRefused, sqlite3.Error, ValueError) as exc:
             capture.note(f"sql failed: {exc}")
             capture.close()
             error = f"{type(exc).__name__}: {exc}" if isinstance(exc, sqlite3.Error) else str(exc)
-            return output.finished(Outcome.FAILED, started, error=error, secrets=request.secrets)
+            return output.finished(
+                Outcome.FAILED,
+                started,
+                error=error,
+                secrets=request.secrets,
+                released_ns=released(request, sent),
+            )
         capture.close()
-        if timed_out:
-            error = f"timed out after {request.timeout:g} s"
-            return output.finished(Outcome.TIMEOUT, started, error=error)
-        checked = output.check(value, request.output_limit, request.secrets)
-        if checked.error is not None:
-            return output.finished(Outcome.FAILED, started, error=checked.error)
-        return output.finished(Outcome.SUCCESS, started, output=checked.value)
+        return _finished(request, started, value, timed_out, released(request, sent))
 
-    async def _attempt(self, request: AttemptRequest, capture: LogCapture) -> tuple[JSON, bool]:
+    async def _attempt(
+        self, request: AttemptRequest, capture: LogCapture, sent: list[int]
+    ) -> tuple[JSON, bool]:
         path = database_path(request.database_url, request.cwd)
         busy = request.timeout if request.timeout is not None else 30.0
         conn = aiosqlite.connect(path, timeout=busy)
         value: JSON = None
         try:
-            with anyio.move_on_after(request.timeout) as scope:
-                await conn
+            with anyio.CancelScope() as scope:
+                await self._connected(conn, request, scope)
+                sent.append(time.time_ns())
                 value = await _run(conn, request)
                 capture.note(_summary(value))
             if scope.cancelled_caught:
@@ -119,6 +134,28 @@ class SqlExecutor:
             with anyio.CancelScope(shield=True):
                 await _interrupt_and_close(conn)
         return value, scope.cancelled_caught
+
+    async def _connected(
+        self, conn: aiosqlite.Connection, request: AttemptRequest, scope: anyio.CancelScope
+    ) -> None:
+        """Connect; a precise fire connects before its instant and its timeout starts then."""
+        if request.fire_at_ns is None:
+            await release_at(self._clock, request, scope)
+        await conn
+        if request.fire_at_ns is not None:
+            await release_at(self._clock, request, scope)
+
+
+def _finished(
+    request: AttemptRequest, started: int, value: JSON, timed_out: bool, release_ns: int | None
+) -> AttemptResult:
+    if timed_out:
+        error = f"timed out after {request.timeout:g} s"
+        return output.finished(Outcome.TIMEOUT, started, error=error, released_ns=release_ns)
+    checked = output.check(value, request.output_limit, request.secrets)
+    if checked.error is not None:
+        return output.finished(Outcome.FAILED, started, error=checked.error, released_ns=release_ns)
+    return output.finished(Outcome.SUCCESS, started, output=checked.value, released_ns=release_ns)
 
 
 async def _interrupt_and_close(conn: aiosqlite.Connection) -> None:

@@ -1,12 +1,20 @@
 """The worker process of a plain (sync) python task, and the argument rules of every one.
 
 Run by path, so it imports only the standard library:
-``python -P .../worker.py REQUEST RESULT``. REQUEST is a JSON file
+``python -P .../worker.py REQUEST RESULT [RELEASE_FD STATUS_FD FIRE_AT_NS]``. REQUEST is a JSON file
 ``{"target": "module:function", "python_path": [...], "kwargs": {...}}``; the worker
 imports the function, injects the arguments, calls it (an ``async def`` is run with
 ``asyncio.run``) and writes RESULT: ``{"output": value}`` or ``{"error": "Type: message"}``.
 A traceback goes to stderr, which the executor captures into the attempt's log. The exit
 code is 0 whenever RESULT was written; anything else means the worker itself died.
+
+Armed (a precise fire; the two pipe descriptors given): the import and the argument
+binding happen first, then the worker waits for its release exactly as the command
+launcher does (``launcher.wait_for_release``: ``ready``, the release, a spin to the
+instant, the ``go NS`` stamp on the status pipe, the priority dropped) and calls the
+function right after its stamp.
+A failed import or binding ends the worker at once, before the instant; a release pipe
+closed without a release exits 75 without calling anything.
 
 Arguments are injected by parameter name from the available mapping (params, outputs, run
 and the task's args keys); a function taking ``**kwargs`` gets all of them. A required
@@ -22,6 +30,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+NOT_RELEASED = 75
+"""Armed, and the release pipe closed without a release (as launcher.py)."""
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -98,12 +109,34 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _call(request: Mapping[str, Any]) -> dict[str, Any]:
+def _launcher() -> Any:
+    """launcher.py, next to this file (run by path, the package is not imported)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
+    spec = importlib.util.spec_from_file_location("_tapri_launcher", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _released(gate: Sequence[int]) -> bool:
+    """Armed: wait for the release and the instant (False if the pipe closed first)."""
+    release, status, fire_at_ns = gate
+    os.set_inheritable(release, False)
+    os.set_inheritable(status, False)
+    return _launcher().wait_for_release(release, status, fire_at_ns) is not None
+
+
+def _call(request: Mapping[str, Any], gate: Sequence[int] = ()) -> dict[str, Any] | None:
     target = request["target"]
     function = load(target, request.get("python_path", ()))
     kwargs, problem = bind(target, plan(function), request.get("kwargs", {}))
     if problem is not None:
         return {"error": problem}
+    if gate and not _released(gate):
+        return None
     value = function(**kwargs)
     if hasattr(value, "__await__"):
         import asyncio
@@ -130,15 +163,18 @@ def _write(path: str, result: Mapping[str, Any]) -> None:
 
 def main(argv: Sequence[str]) -> int:
     request_path, result_path = argv[1], argv[2]
+    gate = [int(arg) for arg in argv[3:6]]
     with open(request_path, encoding="utf-8") as file:
         request = json.load(file)
     try:
-        result = _call(request)
+        result = _call(request, gate)
     except BaseException as exc:  # the task's exception, SystemExit included
         import traceback
 
         traceback.print_exc()
         result = {"error": describe(exc)}
+    if result is None:
+        return NOT_RELEASED
     sys.stdout.flush()
     _write(result_path, result)
     return 0
