@@ -58,7 +58,7 @@ class Checkpointer:
         self._busy_ms = busy_ms
         self._every_rows = every_rows
         self._quiet_s = quiet_s
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="tapri-store-checkpoint")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
         self._conn: sqlite3.Connection | None = None
         self._running: asyncio.Future[tuple[int, int, int]] | None = None
         self._timer: asyncio.TimerHandle | None = None
