@@ -28,7 +28,10 @@ SAFETY_PAGES: Final = 10_000
 """The writer's ``wal_autocheckpoint``: only reached while the writer never pauses."""
 SIZE_LIMIT: Final = 16 << 20
 """The writer's ``journal_size_limit``: the WAL file is trimmed to this when it restarts."""
-EVERY_ROWS: Final = 1000
+EVERY_ROWS: Final = 4000
+"""Rows between checkpoints while the writer is busy. A checkpoint's fsyncs slow the
+commits beside it for a few ms (the file system, not a lock): few large ones disturb the
+engine's chain less than many small ones (measured: p99 0.6-1.8 ms instead of 0.7-4 ms)."""
 QUIET_S: Final = 0.05
 
 
