@@ -1,13 +1,14 @@
 """The armed launcher of a precise command task: it waits for its release, then becomes the task.
 
-Run by path with ``python -I -S launcher.py RELEASE_FD STATUS_FD FIRE_AT_NS ARGV...``
+Run by path with ``python -I -S launcher.py RELEASE_FD STATUS_FD FIRE_AT_NS NICE ARGV...``
 (isolated: the task's PYTHON* variables do not affect it; only builtin modules). It is
 spawned as the attempt's main process (own process group, the task's environment, cwd,
 stdin and output pipes), restores the signal dispositions Python changed (SIGPIPE, SIGXFSZ
 ignored) so the command inherits what a plain spawn gives, writes ``ready`` on the status
 pipe and blocks reading the release pipe (``wait_for_release``). Released, it ``execvp``s
 ARGV with its own environment: the same pid, group and pipes are the task's from then on.
-Both pipes are close-on-exec, so the command never sees them. If the exec fails it writes
+The program is looked up in ``PATH`` before the release (``resolve``). Both pipes are
+close-on-exec, so the command never sees them. If the exec fails it writes
 ``error TEXT`` and exits 127; if the release pipe closes without a byte (cancelled while
 armed, daemon gone) it exits 75 without running anything.
 """
@@ -20,7 +21,24 @@ import sys
 import time
 
 _NOT_RELEASED = 75
+_RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 _CANNOT_EXEC = 127
+
+
+def resolve(name: str) -> str | None:
+    """The program's path, looked up in PATH before the release as ``execvp`` would (a
+    long PATH costs a failed ``execve`` per entry); None if not found now."""
+    if "/" in name:
+        return name
+    for folder in os.get_exec_path():
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def parse_nice(word: str) -> int | None:
+    return None if word == "-" else int(word)
 
 
 def _restore_signals() -> None:
@@ -30,18 +48,22 @@ def _restore_signals() -> None:
             signal.signal(number, signal.SIG_DFL)
 
 
-def wait_for_release(release: int, status: int, fire_at_ns: int) -> int | None:
+def wait_for_release(release: int, status: int, fire_at_ns: int, nice: int | None) -> int | None:
     """Block until released, then spin on the wall clock until ``fire_at_ns``; return the
     stamp (``time.time_ns()``, never before ``fire_at_ns``), or None if the release pipe
     closed without a release.
 
-    The daemon writes the release byte shortly before the instant (``release.RELEASE_LEAD_NS``),
-    so waking this process (a cross-CPU wake-up, tens of µs) is not part of the lateness;
-    the last stretch is spun here, on a CPU, and the stamp is the moment the instant was seen.
-    If the daemon raised this process to SCHED_FIFO for its release, it drops back to the
-    policy it had right after the stamp: the task's own code never runs real-time.
+    The daemon writes the release byte ``RELEASE_LEAD_NS`` (2 ms) before the instant, so
+    waking this process (a cross-CPU wake-up: tens of µs) is not part of the lateness; the
+    last stretch is spun here, on a CPU, and the stamp is the moment the instant was seen.
+    ``nice`` given: the daemon boosted this process (a lower nice from its start, SCHED_FIFO
+    for its release); right after the stamp it returns to that nice and to its own policy,
+    so the task's code never runs boosted, and ``SCHED_RESET_ON_FORK`` meanwhile keeps
+    anything it forks while preparing from inheriting the boost.
     """
-    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    policy, param = os.sched_getscheduler(0) & ~_RESET_ON_FORK, os.sched_getparam(0)
+    if nice is not None:
+        _set_policy(policy | _RESET_ON_FORK, param)
     os.write(status, b"ready\n")
     if not os.read(release, 1):
         return None
@@ -49,21 +71,48 @@ def wait_for_release(release: int, status: int, fire_at_ns: int) -> int | None:
     while stamp < fire_at_ns:
         stamp = time.time_ns()
     os.write(status, b"go %d\n" % stamp)
-    if os.sched_getscheduler(0) != policy:
-        os.sched_setscheduler(0, policy, param)
+    if nice is not None:
+        _unboost(policy, param, nice)
     return stamp
 
 
+def _set_policy(policy: int, param: os.sched_param) -> bool:
+    try:
+        os.sched_setscheduler(0, policy, param)
+    except OSError:
+        return False
+    return True
+
+
+def _unboost(policy: int, param: os.sched_param, nice: int) -> None:
+    """Back to the policy and nice a plain spawn has (the reset-on-fork flag stays where
+    clearing it is not allowed: it changes nothing for a normal-priority process)."""
+    if not _set_policy(policy, param):
+        _set_policy(policy | _RESET_ON_FORK, param)
+    _set_nice(nice)
+
+
+def _set_nice(nice: int) -> bool:
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
-    release, status, fire_at_ns = int(argv[1]), int(argv[2]), int(argv[3])
-    command = argv[4:]
+    release, status, fire_at_ns, nice = int(argv[1]), int(argv[2]), int(argv[3]), argv[4]
+    command = argv[5:]
     os.set_inheritable(release, False)
     os.set_inheritable(status, False)
     _restore_signals()
-    if wait_for_release(release, status, fire_at_ns) is None:
+    program = resolve(command[0])
+    if wait_for_release(release, status, fire_at_ns, parse_nice(nice)) is None:
         return _NOT_RELEASED
     try:
-        os.execvp(command[0], command)
+        if program is None:
+            os.execvp(command[0], command)  # reports why it cannot start
+        os.execv(program, command)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         os.write(status, f"error [Errno {exc.errno}] {reason}\n".encode("utf-8", "replace"))

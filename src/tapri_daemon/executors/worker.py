@@ -1,20 +1,20 @@
 """The worker process of a plain (sync) python task, and the argument rules of every one.
 
 Run by path, so it imports only the standard library:
-``python -P .../worker.py REQUEST RESULT [RELEASE_FD STATUS_FD FIRE_AT_NS]``. REQUEST is a JSON file
-``{"target": "module:function", "python_path": [...], "kwargs": {...}}``; the worker
-imports the function, injects the arguments, calls it (an ``async def`` is run with
-``asyncio.run``) and writes RESULT: ``{"output": value}`` or ``{"error": "Type: message"}``.
+``python -P .../worker.py REQUEST RESULT [RELEASE_FD STATUS_FD FIRE_AT_NS NICE]``.
+REQUEST is a JSON file ``{"target": "module:function", "python_path": [...],
+"kwargs": {...}}``; the worker imports the function, injects the arguments, calls it (an
+``async def`` is run with ``asyncio.run``) and writes RESULT: ``{"output": value}`` or
+``{"error": "Type: message"}``.
 A traceback goes to stderr, which the executor captures into the attempt's log. The exit
 code is 0 whenever RESULT was written; anything else means the worker itself died.
 
-Armed (a precise fire; the two pipe descriptors given): the import and the argument
-binding happen first, then the worker waits for its release exactly as the command
-launcher does (``launcher.wait_for_release``: ``ready``, the release, a spin to the
-instant, the ``go NS`` stamp on the status pipe, the priority dropped) and calls the
-function right after its stamp.
-A failed import or binding ends the worker at once, before the instant; a release pipe
-closed without a release exits 75 without calling anything.
+Armed (a precise fire: the gate arguments given, see release.py): the import and the
+argument binding happen first, then the worker waits for its release exactly as the
+command launcher does (``launcher.wait_for_release``: ``ready``, the release, a spin to
+the instant, the ``go NS`` stamp on the status pipe, any boost dropped) and calls the
+function right after. A failed import or binding ends the worker at once, before the
+instant; a release pipe closed without a release exits 75 without calling anything.
 
 Arguments are injected by parameter name from the available mapping (params, outputs, run
 and the task's args keys); a function taking ``**kwargs`` gets all of them. A required
@@ -121,15 +121,17 @@ def _launcher() -> Any:
     return module
 
 
-def _released(gate: Sequence[int]) -> bool:
+def _released(gate: Sequence[str]) -> bool:
     """Armed: wait for the release and the instant (False if the pipe closed first)."""
-    release, status, fire_at_ns = gate
+    release, status, fire_at_ns = (int(word) for word in gate[:3])
     os.set_inheritable(release, False)
     os.set_inheritable(status, False)
-    return _launcher().wait_for_release(release, status, fire_at_ns) is not None
+    launcher = _launcher()
+    nice = launcher.parse_nice(gate[3])
+    return launcher.wait_for_release(release, status, fire_at_ns, nice) is not None
 
 
-def _call(request: Mapping[str, Any], gate: Sequence[int] = ()) -> dict[str, Any] | None:
+def _call(request: Mapping[str, Any], gate: Sequence[str] = ()) -> dict[str, Any] | None:
     target = request["target"]
     function = load(target, request.get("python_path", ()))
     kwargs, problem = bind(target, plan(function), request.get("kwargs", {}))
@@ -163,7 +165,7 @@ def _write(path: str, result: Mapping[str, Any]) -> None:
 
 def main(argv: Sequence[str]) -> int:
     request_path, result_path = argv[1], argv[2]
-    gate = [int(arg) for arg in argv[3:6]]
+    gate = argv[3:7]
     with open(request_path, encoding="utf-8") as file:
         request = json.load(file)
     try:
