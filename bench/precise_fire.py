@@ -152,6 +152,9 @@ async def one_fire(engine: Engine, store: SQLiteStore, gap: float, figures: Figu
         assert attempt.lateness_us is not None and attempt.fire_target_ns is not None
         target_ns = attempt.fire_target_ns
         figures[f"{kind} recorded"].append(attempt.lateness_us)
+        if attempt.lateness_us > 1000:
+            sample = len(figures[f"{kind} recorded"])
+            print(f"  late: {kind} sample {sample}: {attempt.lateness_us:.0f} µs")
         figures[f"{kind} observed"].append((int(outputs[kind]) - target_ns) / 1000)
         called = probe.called_ns[(kind, target_ns)]
         figures[f"{kind} armed lead (ms)"].append((target_ns - called) / 1000 / 1000)
