@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import httpx
 from tapri_daemon.executors import Dispatcher
 from tapri_daemon.interfaces import AttemptRequest, AttemptResult, Outcome, RunInfo, Trigger
 from tapri_daemon.model import HttpRequest, Task
-from tapri_daemon.testing import NullObserver
+from tapri_daemon.testing import FakeClock, NullObserver
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
@@ -123,3 +123,21 @@ async def test_transport_errors_fail_without_raising(tmp_path: Path) -> None:
     result = await call(handler, request_for(tmp_path, {"url": "https://h/"}))
     assert result.outcome is Outcome.FAILED
     assert result.error == "ConnectError: connection refused"
+
+
+async def test_a_precise_request_is_built_before_and_sent_at_the_instant(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    fire_ns = clock.time_ns() + 5_000_000_000
+    sent_at: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock.time_ns())
+        return httpx.Response(200, json=1)
+
+    transport = httpx.MockTransport(handler)
+    request = request_for(tmp_path, {"url": "https://api.example/book"}, fire_at_ns=fire_ns)
+    async with Dispatcher(http_transport=transport, clock=clock) as dispatcher, clock.autojump():
+        result = await dispatcher.execute(request, NullObserver())
+    assert (result.outcome, result.output) == (Outcome.SUCCESS, 1)
+    assert sent_at == [fire_ns] and clock.waits == [START + timedelta(seconds=5)]
+    assert result.released_ns is not None and result.released_ns == result.started_ns

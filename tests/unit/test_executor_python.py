@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from tapri_daemon.executors import Dispatcher, worker
 from tapri_daemon.interfaces import AttemptRequest, AttemptResult, Outcome, RunInfo, Trigger
 from tapri_daemon.model import Task
-from tapri_daemon.testing import NullObserver
+from tapri_daemon.testing import FakeClock, NullObserver
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 RUN = RunInfo(
@@ -141,3 +142,17 @@ def test_bind_rules() -> None:
     assert problem is not None and "'run'" in problem
     _, problem = worker.bind("m:positional", worker.plan(positional), {"a": 1})
     assert problem is not None and "'a'" in problem
+
+
+async def test_a_precise_async_function_is_entered_at_the_instant(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    fire_ns = clock.time_ns() + 5_000_000_000
+    name = module(tmp_path, "CLOCK = None\n\nasync def book(n):\n    return CLOCK.time_ns() + n\n")
+    worker.add_paths((str(tmp_path),))
+    importlib.import_module(name).CLOCK = clock  # the function reads the fake time
+    request = request_for(tmp_path, f"{name}:book", fire_at_ns=fire_ns)
+    async with Dispatcher(clock=clock) as dispatcher, clock.autojump():
+        result = await dispatcher.execute(request, NullObserver())
+    assert (result.outcome, result.output) == (Outcome.SUCCESS, fire_ns + 5)
+    assert clock.waits == [START + timedelta(seconds=5)]
+    assert result.released_ns is not None and result.released_ns == result.started_ns

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from tapri_daemon.executors import Dispatcher
 from tapri_daemon.executors.sql import MAX_ROWS, database_path
 from tapri_daemon.interfaces import AttemptRequest, AttemptResult, Outcome, RunInfo, Trigger
 from tapri_daemon.model import Task
-from tapri_daemon.testing import NullObserver
+from tapri_daemon.testing import FakeClock, NullObserver
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
@@ -135,3 +135,14 @@ def test_database_urls() -> None:
     assert database_path("sqlite:///rel/x.db", "/cwd") == "/cwd/rel/x.db"
     assert database_path("rel.db", None) == "rel.db"
     assert database_path("sqlite:///:memory:", "/cwd") == ":memory:"
+
+
+async def test_a_precise_statement_runs_at_the_instant(tmp_path: Path, db: Path) -> None:
+    clock = FakeClock(START)
+    fire_ns = clock.time_ns() + 5_000_000_000
+    request = request_for(tmp_path, "select count(*) as n from people", fire_at_ns=fire_ns)
+    async with Dispatcher(clock=clock) as dispatcher, clock.autojump():
+        result = await dispatcher.execute(request, NullObserver())
+    assert (result.outcome, result.output) == (Outcome.SUCCESS, [{"n": 2}])
+    assert clock.waits == [START + timedelta(seconds=5)]
+    assert result.released_ns is not None and result.released_ns == result.started_ns
