@@ -41,12 +41,14 @@ MODULE = """
     import os, time
 
     IMPORTED_NS = time.time_ns()
+    IMPORTED_WITH = [os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)]
 
     def book():
         called = time.time_ns()
         policy = os.sched_getscheduler(0) & ~{reset}
         nice = os.getpriority(os.PRIO_PROCESS, 0)
-        return {{"imported": IMPORTED_NS, "called": called, "priority": [policy, nice]}}
+        return {{"imported": IMPORTED_NS, "called": called, "priority": [policy, nice],
+                "imported_with": IMPORTED_WITH}}
 
     async def book_async():
         return time.time_ns()
@@ -211,6 +213,9 @@ async def test_a_sync_function_is_imported_early_and_called_at_the_instant(
     assert out["imported"] < fire_at <= result.released_ns <= out["called"]
     assert recorder.infos[0].spawned_ns < fire_at
     assert out["priority"] == plain_priority()
+    if os.geteuid() == 0:  # allowed to boost: it prepared 10 nice levels better
+        policy, nice = plain_priority()
+        assert out["imported_with"] == [policy | RESET_ON_FORK, nice - 10]
 
 
 async def test_a_module_that_cannot_be_imported_fails_before_the_instant(

@@ -23,6 +23,7 @@ import time
 _NOT_RELEASED = 75
 _RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 _CANNOT_EXEC = 127
+_SPIN_NS = 5_000_000
 
 
 def resolve(name: str) -> str | None:
@@ -56,24 +57,31 @@ def wait_for_release(release: int, status: int, fire_at_ns: int, nice: int | Non
     The daemon writes the release byte ``RELEASE_LEAD_NS`` (2 ms) before the instant, so
     waking this process (a cross-CPU wake-up: tens of µs) is not part of the lateness; the
     last stretch is spun here, on a CPU, and the stamp is the moment the instant was seen.
-    ``nice`` given: the daemon boosted this process (a lower nice from its start, SCHED_FIFO
-    for its release); right after the stamp it returns to that nice and to its own policy,
-    so the task's code never runs boosted, and ``SCHED_RESET_ON_FORK`` meanwhile keeps
-    anything it forks while preparing from inheriting the boost.
+    ``nice`` given: the daemon boosted this process (a lower nice and SCHED_RESET_ON_FORK
+    from its spawn, SCHED_FIFO for its release); right after the stamp it returns to that
+    nice and to its own policy (clearing the flag where allowed), so the task's code never
+    runs boosted.
     """
     policy, param = os.sched_getscheduler(0) & ~_RESET_ON_FORK, os.sched_getparam(0)
-    if nice is not None:
-        _set_policy(policy | _RESET_ON_FORK, param)
     os.write(status, b"ready\n")
     if not os.read(release, 1):
         return None
-    stamp = time.time_ns()
-    while stamp < fire_at_ns:
-        stamp = time.time_ns()
+    stamp = _at(fire_at_ns)
     os.write(status, b"go %d\n" % stamp)
     if nice is not None:
         _unboost(policy, param, nice)
     return stamp
+
+
+def _at(fire_at_ns: int) -> int:
+    """Spin until ``fire_at_ns`` (wall clock); sleep instead while it is more than
+    ``_SPIN_NS`` away (a release long before it, or the clock stepped back meanwhile)."""
+    now = time.time_ns()
+    while now < fire_at_ns:
+        if fire_at_ns - now > _SPIN_NS:
+            time.sleep((fire_at_ns - now - _SPIN_NS) / 1e9)
+        now = time.time_ns()
+    return now
 
 
 def _set_policy(policy: int, param: os.sched_param) -> bool:

@@ -160,11 +160,9 @@ async def _spawn(
     """Spawn, waiting while the process is out of file descriptors."""
     give_up = time.monotonic() + _SPAWN_PATIENCE
     pass_fds = armed.gate.child_fds if armed is not None else ()
-    boost = armed.spawning if armed is not None else contextlib.nullcontext
     while True:
         try:
-            with boost():
-                return hub.spawn(argv, env, cwd, token, pass_fds)
+            return hub.spawn(argv, env, cwd, token, pass_fds)
         except OSError as exc:
             if exc.errno not in _OUT_OF_FILES or time.monotonic() > give_up:
                 raise SpawnFailed(f"cannot start {argv[0]!r}: {exc}") from None
@@ -233,6 +231,7 @@ async def supervise(
         tracked, out_fd, err_fd = await _spawn(hub, argv, env, request.cwd, token, armed)
         if armed is not None:
             armed.gate.spawned()
+            armed.boost(tracked.pid)
         info = ProcessInfo(
             pid=tracked.pid,
             pgid=tracked.pid,

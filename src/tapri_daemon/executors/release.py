@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,7 +57,8 @@ its own CPU: waking a blocked process costs tens of µs (a cross-CPU wake-up; ~8
 """The armed process's SCHED_FIFO priority during its release (below the daemon's loop)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS_LIMIT = 1 << 16
-_FIFO = getattr(os, "SCHED_FIFO", 1) | getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
+_RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
+_FIFO = getattr(os, "SCHED_FIFO", 1) | _RESET_ON_FORK
 
 
 def instant_of(fire_at_ns: int) -> datetime:
@@ -186,25 +186,24 @@ class Armed:
     clock: Clock
     fire_at_ns: int
     nice: int | None = None
-    """Boosted: the nice value the process returns to after its stamp (the spawning
-    thread's own); None: no boost at all (neither the start-up nice nor SCHED_FIFO)."""
+    """Boosted: the nice value the process returns to after its stamp (the daemon loop
+    thread's own, what a plain spawn gets); None: no boost (neither the start-up nice
+    nor SCHED_FIFO)."""
 
     @property
     def args(self) -> tuple[str, ...]:
         return self.gate.args(self.fire_at_ns, self.nice)
 
-    @contextlib.contextmanager
-    def spawning(self) -> Iterator[None]:
-        """Around the spawn: the calling thread's nice is lowered by ``START_BOOST`` so the
-        process inherits it from its first instruction (a python start-up under load is
-        mostly waiting for a CPU); a no-op when not boosted or refused."""
-        if self.nice is None or not _set_nice(max(-20, self.nice - START_BOOST)):
-            yield
+    def boost(self, pid: int) -> None:
+        """Right after the spawn: ``START_BOOST`` nice levels better than normal (a python
+        start-up under load is mostly waiting for a CPU) and ``SCHED_RESET_ON_FORK``, so
+        nothing it forks while preparing inherits that; a no-op when refused."""
+        if self.nice is None:
             return
-        try:
-            yield
-        finally:
-            _set_nice(self.nice)
+        with contextlib.suppress(OSError):
+            policy = os.sched_getscheduler(pid) | _RESET_ON_FORK
+            os.sched_setscheduler(pid, policy, os.sched_getparam(pid))
+            os.setpriority(os.PRIO_PROCESS, pid, max(-20, self.nice - START_BOOST))
 
     async def hold(self, pid: int, watch: ExitWatch) -> None:
         """Wait until ``RELEASE_LEAD_NS`` before the instant, then release ``pid`` (which
@@ -214,15 +213,6 @@ class Armed:
             await until(self.clock, self.fire_at_ns - RELEASE_LEAD_NS)
             self.gate.release(pid)
             tg.cancel_scope.cancel()
-
-
-def _set_nice(value: int) -> bool:
-    """Set the calling thread's nice (Linux: PRIO_PROCESS 0 is the thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, value)
-    except OSError:
-        return False
-    return True
 
 
 async def _cancel_on_exit(watch: ExitWatch, scope: anyio.CancelScope) -> None:
