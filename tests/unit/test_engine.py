@@ -377,3 +377,33 @@ async def test_each_attempt_logs_started_before_finished(tmp_path: Path, store: 
             seen.setdefault((e["task_id"], e["attempt"]), []).append(e["event"])
     assert len(seen) == 42  # two attempts each
     assert all(order == ["task.started", "task.finished"] for order in seen.values())
+
+
+class _PlainStore:
+    """A Store with only the protocol's methods (no ``submit``): the engine's fallback."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "submit":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+async def test_a_store_without_submit_works_through_the_protocol(tmp_path: Path) -> None:
+    from tapri_daemon.engine.live import Batching
+
+    tasks = {"a": {"python": PY}, **{f"b{i}": {"python": PY, "after": ["a"]} for i in range(5)}}
+    h = harness(tmp_path, tasks)
+    plain = _PlainStore(h.store)
+    assert not isinstance(plain, Batching)
+    h.engine.services = replace(h.engine.services, store=plain)
+    with capture_logs() as events:
+        run = await h.run()
+    assert run.state is RunState.SUCCESS
+    assert set((await h.states(run.run_id)).values()) == {"success"}
+    for task_id in tasks:
+        assert len(await h.attempts(run.run_id, task_id)) == 1
+    started = [e["task_id"] for e in events if e["event"] == logs.TASK_STARTED]
+    assert sorted(started) == sorted(tasks)
