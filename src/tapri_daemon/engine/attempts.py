@@ -30,6 +30,7 @@ from tapri_daemon.interfaces import (
 
 INTERRUPTED = "interrupted: the daemon stopped while the attempt ran"
 FIRE_AT_VARIABLE = "TAPRI_FIRE_AT_NS"
+MARK_DELAY = timedelta(milliseconds=50)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -218,19 +219,22 @@ async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: flo
 
 
 class _Release:
-    """An armed attempt's task record: ``waiting`` until its instant, ``running`` from it
-    (marked on the engine's clock, or at the end when the attempt outran the mark)."""
+    """An armed attempt's task record: ``waiting`` until its instant, then ``running`` with
+    the instant as its start. Marked ``MARK_DELAY`` after the instant (the daemon's own
+    writes stay off the CPUs the released task needs), or at the end if that comes first."""
 
-    def __init__(self, live: LiveRun, task_id: str, current: _Current) -> None:
+    def __init__(self, live: LiveRun, task_id: str, current: _Current, instant: datetime):
         self.live = live
         self.task_id = task_id
         self.current = current
+        self.instant = instant
         self.writes: Queued = ()
         self.marked = False
 
-    async def at(self, target_ns: int) -> None:
+    async def at(self) -> None:
         clock = self.live.services.clock
-        while (left := target_ns - clock.time_ns()) > 0:  # a coarse sleep: never spins
+        due_ns = to_ns(self.instant + MARK_DELAY)
+        while (left := due_ns - clock.time_ns()) > 0:  # a coarse sleep: never spins
             await clock.sleep(left / 1e9)
         self.mark()
 
@@ -239,7 +243,10 @@ class _Release:
             return
         self.marked = True
         attempt = self.current.record.attempt
+        known = self.live.tasks.get(self.task_id)
         running = self.live.task_record(self.task_id, TaskState.RUNNING, attempts=attempt)
+        if known is None or known.started_at is None:
+            running = replace(running, started_at=self.instant)
         self.writes = self.live.queue_pair(running, self.current.record)
         _log_started(self.live, self.task_id, attempt)
 
@@ -259,13 +266,13 @@ async def _execute(
     first = live.task_record(task_id, state, attempts=request.attempt)
     queued = live.queue_pair(first, current.record)
     queued[-1].add_done_callback(functools.partial(_logged, live, task_id, request, armed))
-    release = _Release(live, task_id, current)
+    release = _Release(live, task_id, current, armed or live.now())
     try:
         observer = _Observer(live, current, queued)
         if armed is None:
             result = await live.services.executor.execute(request, observer)
         else:
-            result = await _armed(live, request, observer, release, to_ns(armed))
+            result = await _armed(live, request, observer, release)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await committed((*queued, *release.writes))
@@ -276,14 +283,10 @@ async def _execute(
 
 
 async def _armed(
-    live: LiveRun,
-    request: AttemptRequest,
-    observer: _Observer,
-    release: _Release,
-    target_ns: int,
+    live: LiveRun, request: AttemptRequest, observer: _Observer, release: _Release
 ) -> AttemptResult:
     async with anyio.create_task_group() as tg:
-        tg.start_soon(release.at, target_ns)
+        tg.start_soon(release.at)
         result = await live.services.executor.execute(request, observer)
         tg.cancel_scope.cancel()
     if result.released_ns is not None:
