@@ -179,7 +179,7 @@ async def test_a_past_instant_starts_at_once(dispatcher: Dispatcher, tmp_path: P
 
 
 async def test_the_timeout_counts_from_the_release(dispatcher: Dispatcher, tmp_path: Path) -> None:
-    request = command(tmp_path, ("sleep", "0.2"), fire_at_ns=soon(0.8), timeout=0.5)
+    request = command(tmp_path, ("sleep", "0.2"), fire_at_ns=soon(2), timeout=1)
     result = await dispatcher.execute(request, Recorder())
     assert result.outcome is Outcome.SUCCESS, result.error
 

@@ -23,7 +23,7 @@ import time
 _NOT_RELEASED = 75
 _RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 _CANNOT_EXEC = 127
-_SPIN_NS = 5_000_000
+_SPIN_NS = 2_000_000
 
 
 def resolve(name: str) -> str | None:
@@ -54,9 +54,10 @@ def wait_for_release(release: int, status: int, fire_at_ns: int, nice: int | Non
     stamp (``time.time_ns()``, never before ``fire_at_ns``), or None if the release pipe
     closed without a release.
 
-    The daemon writes the release byte ``RELEASE_LEAD_NS`` (2 ms) before the instant, so
-    waking this process (a cross-CPU wake-up: tens of µs) is not part of the lateness; the
-    last stretch is spun here, on a CPU, and the stamp is the moment the instant was seen.
+    The daemon writes the release byte ``RELEASE_LEAD_NS`` (200 ms) before the instant, so
+    neither waking this process nor the daemon's own wake-up is part of the lateness: this
+    process sleeps until 2 ms before the instant, spins the rest on a CPU, and the stamp is
+    the moment it saw the instant.
     ``nice`` given: the daemon boosted this process (a lower nice and SCHED_RESET_ON_FORK
     from its spawn, SCHED_FIFO for its release); right after the stamp it returns to that
     nice and to its own policy (clearing the flag where allowed), so the task's code never
@@ -74,8 +75,8 @@ def wait_for_release(release: int, status: int, fire_at_ns: int, nice: int | Non
 
 
 def _at(fire_at_ns: int) -> int:
-    """Spin until ``fire_at_ns`` (wall clock); sleep instead while it is more than
-    ``_SPIN_NS`` away (a release long before it, or the clock stepped back meanwhile)."""
+    """Sleep until ``_SPIN_NS`` before ``fire_at_ns``, then spin on the wall clock until it
+    (re-read after each sleep: the clock may be stepped meanwhile)."""
     now = time.time_ns()
     while now < fire_at_ns:
         if fire_at_ns - now > _SPIN_NS:

@@ -3,14 +3,17 @@
 The engine hands an ``at_fire`` attempt over before its instant (``request.fire_at_ns``).
 
 Process attempts (command, shell, sync python) are *armed*: the process is spawned at
-once and prepares (the command's launcher starts; the python worker imports the task's
-module and binds its arguments), writes ``ready`` on its **status pipe**, then blocks
-reading its **release pipe**. ``RELEASE_LEAD_NS`` before the instant, waited for on the
-executor's clock (the daemon's ``PreciseClock``), the daemon writes one byte; the process
-wakes, spins on ``time.time_ns()`` until the instant, stamps it, writes ``go NS`` and runs
-the task's code at once (``execve`` of the command, the function call). The stamp is the
-attempt's actual start (``AttemptResult.released_ns``), never before the instant. An
-instant already past releases at once and the process starts as soon as it is ready.
+once, boosted where allowed (below), and prepares (the command's launcher starts; the
+python worker imports the task's module and binds its arguments), writes ``ready`` on its
+**status pipe**, then blocks reading its **release pipe**. ``RELEASE_LEAD_NS`` (200 ms)
+before the instant, on the executor's clock, the daemon writes one byte: the go-ahead. The
+process wakes, sleeps until 2 ms before the instant, spins on ``time.time_ns()`` until the
+instant, stamps it, writes ``go NS``, drops its boost and runs the task's code at once
+(``execv`` of the command, the function call). The stamp is the attempt's actual start
+(``AttemptResult.released_ns``), never before the instant: the process reads the wall clock
+itself, and never runs anything without the go-ahead. An instant already past releases at
+once and the process starts as soon as it is ready. Cancelling an attempt in the last
+200 ms kills its process (TERM, grace, KILL) before it runs anything, like any other time.
 
 Status pipe lines, written by the armed process (close-on-exec on its side):
 
@@ -22,11 +25,14 @@ The daemon reads them once the process has ended (they fit in the pipe buffer), 
 peeks for ``ready`` at the release. If the release pipe reaches end-of-file instead (the
 attempt was cancelled, the daemon died) the process exits 75 without running anything.
 
-Release priority: where the kernel allows it (root, ``CAP_SYS_NICE``, ``RLIMIT_RTPRIO``), a
-process that is ready gets ``SCHED_FIFO`` (with ``SCHED_RESET_ON_FORK``) just before its
-release byte, so its wake-up and its last spin win a CPU even on a loaded machine; it drops
-back to its own policy right after its stamp, before any of the task's code runs. A process
-not ready by then (still starting up) is not raised: its start-up never runs real-time.
+Priority, where the kernel allows it (root, ``CAP_SYS_NICE``, ``RLIMIT_NICE`` and
+``RLIMIT_RTPRIO``): right after its spawn the process gets ``START_BOOST`` better nice
+levels and ``SCHED_RESET_ON_FORK`` (so it starts up fast on a loaded machine, and nothing it
+forks meanwhile inherits that); at the release, if it is ready, ``SCHED_FIFO`` (with
+``SCHED_RESET_ON_FORK``), so its last sleep and spin win a CPU at once. Right after its
+stamp it returns to the nice and the policy a plain spawn has, before any of the task's
+code runs. A process not ready at its release (still starting up) is never raised to
+``SCHED_FIFO``: its start-up never runs real-time.
 
 In-process attempts (async python, http, sql) prepare on the event loop (function and
 arguments bound, request built, connection opened), then ``release_at`` waits for the
@@ -50,10 +56,12 @@ NOT_RELEASED = 75
 RELEASE_PRIORITY = 5
 START_BOOST = 10
 """An armed process starts this much nicer-than-normal (lower nice value), when allowed."""
-RELEASE_LEAD_NS = 2_000_000
-"""An armed process is released this long before its instant and spins out the rest on
-its own CPU: waking a blocked process costs tens of µs (a cross-CPU wake-up; ~80 µs on the
-2-core VM measured), which would otherwise all be lateness."""
+RELEASE_LEAD_NS = 200_000_000
+"""An armed process is released this long before its instant and waits out the rest
+itself: it sleeps until 2 ms before it and spins on the wall clock. Neither the wake-up of
+a blocked process (a cross-CPU wake-up: ~80 µs on the 2-core VM measured) nor a late
+wake-up of the daemon's event loop (tens of ms at normal priority on a loaded machine)
+becomes lateness."""
 """The armed process's SCHED_FIFO priority during its release (below the daemon's loop)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS_LIMIT = 1 << 16
@@ -206,11 +214,14 @@ class Armed:
             os.setpriority(os.PRIO_PROCESS, pid, max(-20, self.nice - START_BOOST))
 
     async def hold(self, pid: int, watch: ExitWatch) -> None:
-        """Wait until ``RELEASE_LEAD_NS`` before the instant, then release ``pid`` (which
-        spins out the rest itself); return early if the process ends first."""
+        """Wait until ``RELEASE_LEAD_NS`` before the instant (a coarse sleep: being late by
+        a few ms costs nothing), then release ``pid``, which waits out the rest itself;
+        return early if the process ends first."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(_cancel_on_exit, watch, tg.cancel_scope)
-            await until(self.clock, self.fire_at_ns - RELEASE_LEAD_NS)
+            release_ns = self.fire_at_ns - RELEASE_LEAD_NS
+            while (left := release_ns - self.clock.time_ns()) > 0:
+                await self.clock.sleep(left / 1e9)
             self.gate.release(pid)
             tg.cancel_scope.cancel()
 
