@@ -14,4 +14,6 @@
     loops.py      watchdog/status, clock-jump and file-watch loops
     systemd.py    sd_notify and the watchdog period (stdlib only)
     lock.py       the state-dir lock (one daemon per state dir)
+
+Only scheduler.py imports apscheduler; service.py and parts.py compose the rest.
 """
