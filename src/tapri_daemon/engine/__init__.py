@@ -3,6 +3,7 @@
 engine.py     Engine: create_run / execute (and resume) / retry / cancel / running
 run.py        RunExecution: the task group, watchers (timeout, deadlines), the end
 attempts.py   one task: slots, the fire instant, the executor, retries
+fire.py       an at_fire task around its instant (armed: waiting, then running; fire.late)
 progress.py   pure bookkeeping: states, trigger-rule tallies, races
 rules.py      trigger rules (Airflow's semantics), pure
 retry.py      retry decisions, pure

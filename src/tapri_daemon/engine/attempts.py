@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 import anyio
 
 from tapri_daemon import logs
 from tapri_daemon.credentials import mask, mask_value
 from tapri_daemon.engine import retry
+from tapri_daemon.engine.fire import (
+    Current,
+    Release,
+    fire_late,
+    fire_target,
+    from_ns,
+    log_started,
+    to_ns,
+    with_instant,
+)
 from tapri_daemon.engine.limits import acquire_all, release_all
 from tapri_daemon.engine.live import Ended, LiveRun, Queued, TaskEnd, committed
 from tapri_daemon.engine.notices import notify
@@ -29,21 +39,10 @@ from tapri_daemon.interfaces import (
 )
 
 INTERRUPTED = "interrupted: the daemon stopped while the attempt ran"
-FIRE_AT_VARIABLE = "TAPRI_FIRE_AT_NS"
-MARK_DELAY = timedelta(milliseconds=50)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-@dataclass
-class _Current:
-    """The attempt record as it grows (pid when spawned, outcome when ended)."""
-
-    record: AttemptRecord
 
 
 class _Observer:
-    def __init__(self, live: LiveRun, current: _Current, start: Queued) -> None:
+    def __init__(self, live: LiveRun, current: Current, start: Queued) -> None:
         self.live = live
         self.current = current
         self.start = start
@@ -54,20 +53,6 @@ class _Observer:
             self.current.record, pid=info.pid, pgid=info.pgid, pid_start_time=info.start_time
         )
         await self.live.save_attempt(self.current.record)
-
-
-def _fire_target(live: LiveRun, task_id: str) -> datetime:
-    offset = live.shape.workflow.task[task_id].fire_offset
-    return live.setup.fire_at + offset if offset is not None else live.setup.fire_at
-
-
-def to_ns(instant: datetime) -> int:
-    """An aware datetime as ns since the epoch, exactly (no float rounding)."""
-    return (instant - _EPOCH) // _MICROSECOND * 1000
-
-
-def _from_ns(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def _reason(result: AttemptResult) -> str:
@@ -181,74 +166,24 @@ async def _attempt(live: LiveRun, task_id: str, request: AttemptRequest) -> Ende
         if live.shape.workflow.task[task_id].at_fire:
             return await _fire(live, task_id, request)
         if live.shape.workflow.precise:
-            request = _with_instant(live, request)
+            request = with_instant(live, request)
         return await _execute(live, task_id, request)
     finally:
         release_all(slots)
-
-
-def _with_instant(live: LiveRun, request: AttemptRequest) -> AttemptRequest:
-    """A precise run's other tasks see its instant too (to arm themselves; docs/daemon.md)."""
-    instant = str(to_ns(live.setup.fire_at))
-    return replace(request, env={**request.env, FIRE_AT_VARIABLE: instant})
 
 
 async def _fire(live: LiveRun, task_id: str, request: AttemptRequest) -> Ended:
     """An at_fire task: handed to the executor *before* its instant, holding its slots; the
     executor prepares and releases it at the instant (``request.fire_at_ns``). Upstreams
     done only after the instant: ``fire.late``, and the executor releases it at once."""
-    target = _fire_target(live, task_id)
+    target = fire_target(live, task_id)
     target_ns = to_ns(target)
     request = replace(request, fire_at_ns=target_ns)
     late_ns = live.services.clock.time_ns() - target_ns
     if late_ns > 0:
-        await _fire_late(live, task_id, request.attempt, late_ns / 1000)
+        await fire_late(live, task_id, request.attempt, late_ns / 1000)
         return await _execute(live, task_id, request)
     return await _execute(live, task_id, request, armed=target)
-
-
-async def _fire_late(live: LiveRun, task_id: str, attempt: int, lateness_us: float) -> None:
-    reason = "its upstream tasks were not done at the fire instant"
-    live.log.warning(
-        logs.FIRE_LATE, task_id=task_id, attempt=attempt, lateness_us=lateness_us, reason=reason
-    )
-    details = {"lateness_us": lateness_us}
-    await notify(
-        live, EventKind.FIRE_LATE, task_id=task_id, attempt=attempt, reason=reason, details=details
-    )
-
-
-class _Release:
-    """An armed attempt's task record: ``waiting`` until its instant, then ``running`` with
-    the instant as its start. Marked ``MARK_DELAY`` after the instant (the daemon's own
-    writes stay off the CPUs the released task needs), or at the end if that comes first."""
-
-    def __init__(self, live: LiveRun, task_id: str, current: _Current, instant: datetime):
-        self.live = live
-        self.task_id = task_id
-        self.current = current
-        self.instant = instant
-        self.writes: Queued = ()
-        self.marked = False
-
-    async def at(self) -> None:
-        clock = self.live.services.clock
-        due_ns = to_ns(self.instant + MARK_DELAY)
-        while (left := due_ns - clock.time_ns()) > 0:  # a coarse sleep: never spins
-            await clock.sleep(left / 1e9)
-        self.mark()
-
-    def mark(self) -> None:
-        if self.marked:
-            return
-        self.marked = True
-        attempt = self.current.record.attempt
-        known = self.live.tasks.get(self.task_id)
-        running = self.live.task_record(self.task_id, TaskState.RUNNING, attempts=attempt)
-        if known is None or known.started_at is None:
-            running = replace(running, started_at=self.instant)
-        self.writes = self.live.queue_pair(running, self.current.record)
-        _log_started(self.live, self.task_id, attempt)
 
 
 async def _execute(
@@ -259,14 +194,14 @@ async def _execute(
     path from an upstream's end to a downstream's start. The store commits in order, so the
     attempt's pid (``spawned``) and its end always land after its start; ``task.started``
     is logged once the start is committed. An ``armed`` attempt (an at_fire task before its
-    instant) starts ``waiting`` and is marked ``running`` at the instant (``_Release``).
+    instant) starts ``waiting`` and is marked ``running`` at the instant (``Release``).
     """
-    current = _Current(record=_start_record(live, request))
+    current = Current(record=_start_record(live, request))
     state = TaskState.RUNNING if armed is None else TaskState.WAITING
     first = live.task_record(task_id, state, attempts=request.attempt)
     queued = live.queue_pair(first, current.record)
     queued[-1].add_done_callback(functools.partial(_logged, live, task_id, request, armed))
-    release = _Release(live, task_id, current, armed or live.now())
+    release = Release(live, task_id, current, armed or live.now())
     try:
         observer = _Observer(live, current, queued)
         if armed is None:
@@ -283,7 +218,7 @@ async def _execute(
 
 
 async def _armed(
-    live: LiveRun, request: AttemptRequest, observer: _Observer, release: _Release
+    live: LiveRun, request: AttemptRequest, observer: _Observer, release: Release
 ) -> AttemptResult:
     async with anyio.create_task_group() as tg:
         tg.start_soon(release.at)
@@ -305,16 +240,10 @@ def _logged(
     if saved.cancelled() or saved.exception() is not None:
         return
     if armed is None:
-        _log_started(live, task_id, request.attempt)
+        log_started(live, task_id, request.attempt)
     else:
         fire_at = armed.isoformat()
         live.log.info(logs.TASK_WAITING, task_id=task_id, attempt=request.attempt, fire_at=fire_at)
-
-
-def _log_started(live: LiveRun, task_id: str, attempt: int) -> None:
-    live.log.info(
-        logs.TASK_STARTED, task_id=task_id, attempt=attempt, kind=live.shape.kind(task_id)
-    )
 
 
 def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
@@ -330,7 +259,7 @@ def _start_record(live: LiveRun, request: AttemptRequest) -> AttemptRecord:
     )
 
 
-async def _save_interrupted(live: LiveRun, task_id: str, current: _Current) -> None:
+async def _save_interrupted(live: LiveRun, task_id: str, current: Current) -> None:
     """The attempt was cancelled: by the engine (race, deadline, run stop) or the daemon."""
     by_engine = live.stopping or task_id in live.cancel_reasons
     reason = live.cancel_reasons.get(task_id) or live.stop_reason or INTERRUPTED
@@ -349,7 +278,7 @@ async def _save_interrupted(live: LiveRun, task_id: str, current: _Current) -> N
 
 
 def _end_record(
-    live: LiveRun, current: _Current, result: AttemptResult, request: AttemptRequest
+    live: LiveRun, current: Current, result: AttemptResult, request: AttemptRequest
 ) -> AttemptRecord:
     start = current.record
     actual = result.released_ns if request.fire_at_ns is not None else None
@@ -358,7 +287,7 @@ def _end_record(
         task_id=start.task_id,
         attempt=start.attempt,
         outcome=result.outcome,
-        started_at=_from_ns(actual) if actual is not None else start.started_at,
+        started_at=from_ns(actual) if actual is not None else start.started_at,
         ended_at=live.now(),
         exit_code=result.exit_code,
         error=mask(result.error, request.secrets) if result.error else None,
