@@ -281,6 +281,8 @@ async def _populate(db: Path) -> None:
         FireStatus,
         RunRecord,
         RunState,
+        TaskRecord,
+        TaskState,
         Trigger,
     )
     from tapri_daemon.store.sqlite import SQLiteStore
@@ -311,6 +313,23 @@ async def _populate(db: Path) -> None:
                 )
             )
         await store.set_paused("irctc_tatkal", True)
+        for task_id, task_state in (("generate_report", TaskState.FAILED),):
+            await store.save_task(TaskRecord(run_id="rbi_1", task_id=task_id, state=task_state))
+
+
+def test_graph_colours_tasks_by_their_state_in_a_run(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    asyncio.run(_populate(state / "tapri.sqlite3"))
+    base = ("--workflows", VALID, "--state-dir", str(state))
+    args = ("graph", "rbi_daily_reporting", "--run", "rbi_1")
+    mermaid = tapri(*args, "--format", "mermaid", *base, cwd=tmp_path)
+    assert mermaid.returncode == 0, mermaid.stderr
+    assert "classDef failed fill:#e57373" in mermaid.stdout
+    assert "class t_generate_report failed" in mermaid.stdout
+    dot = tapri(*args, "--format", "dot", *base, cwd=tmp_path)
+    assert '"generate_report" [style=filled, fillcolor="#e57373", tooltip="failed"];' in dot.stdout
+    other = tapri("graph", "irctc_tatkal", "--run", "rbi_1", *base, cwd=tmp_path)
+    assert other.returncode == 1 and 'no run "rbi_1"' in other.stderr
 
 
 def test_graph_mermaid(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tapri_daemon.cli.common import (
     pass_context,
     read_store,
 )
-from tapri_daemon.errors import ConfigError, Problem
+from tapri_daemon.errors import ConfigError, NotFoundError, Problem
 from tapri_daemon.interfaces import RunState
 
 if TYPE_CHECKING:
@@ -249,16 +249,33 @@ def _fire_note(row: dict[str, Any], timezone: str) -> str:
     default="text",
     show_default=True,
 )
+@click.option("--run", "run_id", help="Colour the tasks by their state in this run.")
 @global_options
 @pass_context
-def graph(ctx: CliContext, workflow_id: str, fmt: str) -> None:
+def graph(ctx: CliContext, workflow_id: str, fmt: str, run_id: str | None) -> None:
     """The task graph of WORKFLOW as text, Mermaid or Graphviz dot."""
     from tapri_daemon.cli import define_views as views
     from tapri_daemon.cli import graph_render
 
     loaded = load(ctx)
     workflow = views.workflow_of(loaded, workflow_id)
-    click.echo(graph_render.render(workflow_id, workflow, fmt))
+    states = _task_states(ctx, workflow_id, run_id) if run_id else None
+    click.echo(graph_render.render(workflow_id, workflow, fmt, states))
+
+
+def _task_states(ctx: CliContext, workflow_id: str, run_id: str) -> dict[str, str]:
+    """Each task's state in a stored run of this workflow (NotFoundError otherwise)."""
+
+    async def use(store: SQLiteStore) -> dict[str, str] | None:
+        run = await store.get_run(run_id)
+        if run is None or run.workflow != workflow_id:
+            return None
+        return {task.task_id: str(task.state) for task in await store.get_tasks(run_id)}
+
+    states = read_store(ctx, use, None)
+    if states is None:
+        raise NotFoundError("run", run_id)
+    return states
 
 
 @click.command()
