@@ -21,12 +21,15 @@ sync ``python`` tasks spinning in their worker subprocesses with 2 extra CPU-bou
 each). ``clock`` is PreciseClock.sleep_until alone (the daemon's own part).
 
     python bench/precise_fire.py [--samples 50] [--threads] [--no-priority] [--no-realtime]
-                                 [--no-load]
+                                 [--no-load] [--guard-ms 30]
 
 ``--no-priority``: armed processes keep the normal policy at their release (the
 Dispatcher's ``release_priority=None``); ``--no-realtime``: the daemon's loop never takes
 SCHED_FIFO either (an unprivileged daemon). ``--threads``: afterwards, the worst case tapri
-avoids by design: 8 CPU-bound threads inside the daemon process itself.
+avoids by design: 8 CPU-bound threads inside the daemon process itself (the clock and the
+three kinds). ``--guard-ms``:
+the PreciseClock's guard window (how long before an instant the daemon's loop thread takes
+SCHED_FIFO; the daemon's default is 30 ms).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any
 import anyio
 
 from tapri_daemon import logs
-from tapri_daemon.daemon.precise import PreciseClock, clock_health
+from tapri_daemon.daemon.precise import GUARD_WINDOW_NS, PreciseClock, clock_health
 from tapri_daemon.engine.config import EngineConfig, NullNotifier
 from tapri_daemon.engine.engine import Engine
 from tapri_daemon.executors import Dispatcher
@@ -101,8 +104,15 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
+GUARD_NS = GUARD_WINDOW_NS
+
+
+def precise_clock(realtime: bool) -> PreciseClock:
+    return PreciseClock(realtime=realtime, guard_window_ns=GUARD_NS)
+
+
 async def clock_lateness(samples: int, gap: float, realtime: bool) -> list[float]:
-    clock = PreciseClock(realtime=realtime)
+    clock = precise_clock(realtime)
     out: list[float] = []
     for _ in range(samples):
         target = time.time_ns() + int(gap * 1e9)
@@ -199,7 +209,7 @@ def _burn(stop: threading.Event) -> None:
         x += 1
 
 
-async def threads_case(samples: int, realtime: bool) -> None:
+async def threads_case(engine: Engine, store: SQLiteStore, samples: int, realtime: bool) -> None:
     stop = threading.Event()
     burners = [threading.Thread(target=_burn, args=(stop,), daemon=True) for _ in range(8)]
     for burner in burners:
@@ -207,6 +217,8 @@ async def threads_case(samples: int, realtime: bool) -> None:
     try:
         lateness = await clock_lateness(samples, 0.037, realtime)
         print(summary("clock, 8 threads in-process", lateness))
+        figures = await fire_lateness(engine, store, samples, 2)
+        report("at_fire tasks (8 CPU-bound threads inside the daemon)", figures)
     finally:
         stop.set()
 
@@ -216,9 +228,10 @@ async def main(samples: int, threads: bool, priority: bool, realtime: bool, load
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}")
     print(f"python {platform.python_version()}, kernel clock: {clock_health()}")
     print(summary("clock sleep_until (idle)", await clock_lateness(samples, 0.037, realtime)))
-    clock = PreciseClock(realtime=realtime)
+    clock = precise_clock(realtime)
     await clock.sleep_until_ns(time.time_ns() + 1_000_000)
-    print(f"SCHED_FIFO for the loop around the instant: {clock.realtime}; release priority: "
+    print(f"SCHED_FIFO for the loop around the instant: {clock.realtime} (from "
+          f"{GUARD_NS / 1e6:g} ms before it); release priority: "
           f"{'SCHED_FIFO where allowed' if priority else 'none'}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -238,8 +251,8 @@ async def main(samples: int, threads: bool, priority: bool, realtime: bool, load
             report("at_fire tasks (idle)", await fire_lateness(engine, store, samples, 0.5))
             if load:
                 await with_load(engine, store, samples, realtime)
-    if threads:
-        await threads_case(samples, realtime)
+            if threads:
+                await threads_case(engine, store, samples, realtime)
 
 
 if __name__ == "__main__":
@@ -249,7 +262,9 @@ if __name__ == "__main__":
     parser.add_argument("--no-priority", action="store_true")
     parser.add_argument("--no-realtime", action="store_true")
     parser.add_argument("--no-load", action="store_true")
+    parser.add_argument("--guard-ms", type=float, default=GUARD_WINDOW_NS / 1e6)
     args = parser.parse_args()
+    GUARD_NS = int(args.guard_ms * 1e6)
     anyio.run(
         main,
         args.samples,
