@@ -43,6 +43,9 @@ MODULE = """
     IMPORTED_NS = time.time_ns()
     IMPORTED_WITH = [os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)]
 
+    def book_and_mark():
+        open("ran", "w").close()
+
     def book():
         called = time.time_ns()
         policy = os.sched_getscheduler(0) & ~{reset}
@@ -165,6 +168,22 @@ async def test_cancelling_an_armed_command_kills_it_and_runs_nothing(
         tg.start_soon(dispatcher.execute, request, recorder)
         with anyio.fail_after(10):
             await recorder.spawned_event.wait()
+        tg.cancel_scope.cancel()
+    [info] = recorder.infos
+    assert gone(info.pid) and group_gone(info.pgid)
+    assert not (tmp_path / "ran").exists()
+
+
+async def test_cancelling_an_armed_worker_kills_it_and_calls_nothing(
+    dispatcher: Dispatcher, tmp_path: Path, module: str
+) -> None:
+    recorder = Recorder()
+    request = python(tmp_path, f"{module}:book_and_mark", fire_at_ns=soon(60))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(dispatcher.execute, request, recorder)
+        with anyio.fail_after(10):
+            await recorder.spawned_event.wait()
+        await anyio.sleep(0.5)  # let it import the module and block (not a timing check)
         tg.cancel_scope.cancel()
     [info] = recorder.infos
     assert gone(info.pid) and group_gone(info.pgid)

@@ -4,6 +4,7 @@
     python           python.py (+ worker.py)       async on the loop, sync in a worker process
     sql              sql.py                        SQLite through aiosqlite
     http             http.py                       one shared httpx.AsyncClient
+    precise fires    release.py (+ launcher.py)    armed before the instant, released at it
 
 Every executor ends an attempt with an AttemptResult: failures never raise (an unexpected
 error inside an executor becomes a failed attempt and an ``executor.error`` log line);

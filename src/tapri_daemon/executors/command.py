@@ -4,6 +4,9 @@ Output of a successful attempt: the JSON document in ``$TAPRI_OUTPUT`` if the ta
 that file (anything else there fails the attempt), else the last non-empty stdout line,
 parsed as JSON when it is JSON (``42``, ``{"rows": 3}``, ``"text"``) and kept as text when
 not. No stdout at all gives ``null``. Either over ``output_limit`` bytes fails the attempt.
+
+A precise fire (``request.fire_at_ns``, at least ``ARM_LEAD_NS`` ahead) runs the launcher
+(``launcher.py``) as the attempt's main process; it execs ``request.argv`` at the instant.
 """
 
 from __future__ import annotations

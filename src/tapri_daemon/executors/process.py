@@ -9,6 +9,10 @@ running is stopped (``Hub.leftovers``), the pipes are drained without waiting (a
 
 Timeout (``request.timeout``) and cancellation of the caller both stop the whole tree (see
 ``group.py``) inside a shielded cancel scope; cancellation is then re-raised.
+
+An armed precise attempt (``release.Armed``) is spawned early with its gate's pipes passed
+in, boosted, reported to the observer, held until its go-ahead, then waited for as usual
+(the timeout counts from the go-ahead); cancelled while armed, it is stopped the same way.
 """
 
 from __future__ import annotations

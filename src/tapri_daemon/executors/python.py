@@ -16,6 +16,10 @@ Two paths, chosen per function:
 
 Module paths: ``request.python_path`` then the Dispatcher's ``python_path`` are appended to
 ``sys.path`` (daemon and worker). Modules are cached by the daemon after the first import.
+
+Precise fires (``request.fire_at_ns``): an ``async def`` is resolved and bound first and
+entered at the instant (its wrapper's first line is the stamp); a sync function's worker is
+armed (``release.py``): spawned at once, it imports and binds, then calls at the instant.
 """
 
 from __future__ import annotations
