@@ -19,7 +19,7 @@ import pytest
 from tapri_daemon.daemon.precise import PreciseClock
 from tapri_daemon.executors import Dispatcher
 from tapri_daemon.executors.command import LAUNCHER
-from tapri_daemon.executors.release import Gate
+from tapri_daemon.executors.release import NOT_RELEASED, Gate
 from tapri_daemon.interfaces import (
     AttemptRequest,
     Outcome,
@@ -214,7 +214,7 @@ def test_a_closed_release_pipe_runs_nothing(tmp_path: Path) -> None:
     while not gate.report().ready and time.monotonic() < deadline:
         time.sleep(0.01)  # real process start-up, not timing
     gate.close()  # the daemon died, or the attempt was cancelled
-    assert child.wait(timeout=10) == 75
+    assert child.wait(timeout=10) == NOT_RELEASED
     assert not (tmp_path / "ran").exists()
 
 

@@ -52,8 +52,10 @@ from tapri_daemon.executors.group import ExitWatch
 from tapri_daemon.interfaces import AttemptRequest, Clock
 
 NOT_RELEASED = 75
-"""Exit code of an armed process whose release pipe closed without a release."""
+"""Exit code of an armed process whose release pipe closed without a release (the
+launcher and the worker, which import nothing of tapri's, repeat it)."""
 RELEASE_PRIORITY = 5
+"""The armed process's SCHED_FIFO priority during its release (below the daemon's loop)."""
 START_BOOST = 10
 """An armed process starts this much nicer-than-normal (lower nice value), when allowed."""
 RELEASE_LEAD_NS = 200_000_000
@@ -62,7 +64,6 @@ itself: it sleeps until 2 ms before it and spins on the wall clock. Neither the 
 a blocked process (a cross-CPU wake-up: ~80 µs on the 2-core VM measured) nor a late
 wake-up of the daemon's event loop (tens of ms at normal priority on a loaded machine)
 becomes lateness."""
-"""The armed process's SCHED_FIFO priority during its release (below the daemon's loop)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS_LIMIT = 1 << 16
 _RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
