@@ -43,8 +43,10 @@ from tapri_daemon.clocks import SystemClock
 
 SPIN_WINDOW_NS = 2_000_000
 """Spin the last 2 ms: epoll wakes with millisecond granularity, never early."""
-GUARD_WINDOW_NS = 30_000_000
-"""Lower the GIL switch interval this long before the instant."""
+GUARD_WINDOW_NS = 200_000_000
+"""From this long before the instant the loop thread runs real-time (where allowed) with a
+short GIL switch interval. 200 ms, not less: under load a normal-priority loop wakes tens of
+ms late, and it must already be elevated when it does (bench/precise_fire.py --guard-ms)."""
 SWITCH_INTERVAL = 20e-6
 HOLD_S = 0.02
 """Keep the real-time policy this long after the instant (spawning the fired processes)."""
