@@ -190,9 +190,6 @@ async def test_list_runs_filters_newest_first(store: Store) -> None:
     states = (RunState.SUCCESS,)
     assert [r.run_id for r in await store.list_runs(states=states)] == ["r5", "r3", "r1"]
     assert [r.run_id for r in await store.list_runs(workflow="b", states=states)] == ["r5"]
-    last = await store.last_successful_run("a")
-    assert last is not None and last.run_id == "r3"
-    assert await store.last_successful_run("zzz") is None
 
 
 async def test_unfinished_and_finished_before(store: Store) -> None:

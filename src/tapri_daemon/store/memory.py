@@ -183,10 +183,6 @@ class MemoryStore:
         ]
         return sorted(runs, key=lambda r: (r.ended_at or r.queued_at, r.run_id))
 
-    async def last_successful_run(self, workflow: str) -> RunRecord | None:
-        runs = await self.list_runs(workflow=workflow, states=(RunState.SUCCESS,), limit=1)
-        return runs[0] if runs else None
-
     async def run_stats(
         self,
         since: datetime,

@@ -341,10 +341,6 @@ class SQLiteStore:
         rows = await self._rows(q.FINISHED_BEFORE, (codec.to_us(instant),))
         return [codec.run_from_row(row) for row in rows]
 
-    async def last_successful_run(self, workflow: str) -> RunRecord | None:
-        runs = await self.list_runs(workflow=workflow, states=(RunState.SUCCESS,), limit=1)
-        return runs[0] if runs else None
-
     async def run_stats(
         self,
         since: datetime,
