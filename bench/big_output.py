@@ -4,7 +4,10 @@ The log is capped (default 10 MiB: head + tail + a marker), the attempt's memory
 tail ring plus a few 64 KiB chunks, so the daemon's peak RSS (VmHWM) must stay flat
 whatever the task prints. Prints the peak before and after, and the throughput.
 
-    /work/venv/bin/python bench/big_output.py [--bytes 5G] [--log-limit 10MiB]
+    /work/venv/bin/python bench/big_output.py [--bytes 5G] [--log-limit 10MiB] [--relayed]
+
+``--relayed``: the pipes are read by a relay process (as beyond the open-file budget, see
+executors/outlets.py); the relay's peak RSS is printed too.
 """
 
 from __future__ import annotations
@@ -44,7 +47,15 @@ def head_bytes(text: str) -> int:
     return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
 
 
-async def main(total: int, log_limit: int) -> None:
+def relay_peak_kib(dispatcher: Dispatcher) -> int | None:
+    for link in dispatcher.hub.outlets.links:
+        for line in Path(f"/proc/{link.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+async def main(total: int, log_limit: int, relayed: bool) -> None:
     script = f"yes | head -c {total}; echo last-line"
     with tempfile.TemporaryDirectory() as logs:
         log_path = f"{logs}/big.1.log"
@@ -52,11 +63,12 @@ async def main(total: int, log_limit: int) -> None:
             task_id="big", task=Task(shell=script), run=RUN, attempt=1,
             argv=("/bin/sh", "-c", script), log_path=log_path, log_limit=log_limit,
         )  # fmt: skip
-        async with Dispatcher() as dispatcher:
+        async with Dispatcher(direct_pipes=0 if relayed else None) as dispatcher:
             peak_before = status_kib("VmHWM")
             began = time.perf_counter()
             result = await dispatcher.execute(request, NullObserver())
             elapsed = time.perf_counter() - began
+            relay_kib = relay_peak_kib(dispatcher)
         log_size = os.path.getsize(log_path)
         with open(log_path, "rb") as log:
             log.seek(log_limit // 2)
@@ -70,11 +82,15 @@ async def main(total: int, log_limit: int) -> None:
         f"peak RSS (VmHWM): {peak_before / 1024:.1f} MiB before, "
         f"{status_kib('VmHWM') / 1024:.1f} MiB after"
     )
+    if relay_kib is not None:
+        print(f"relay process peak RSS (VmHWM): {relay_kib / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bytes", default="5G", help="what head -c gets (5G, 200M…)")
     parser.add_argument("--log-limit", default="10MiB")
+    parser.add_argument("--relayed", action="store_true", help="through a relay process")
     args = parser.parse_args()
-    asyncio.run(main(head_bytes(args.bytes), durations.parse_size(args.log_limit)))
+    limit = durations.parse_size(args.log_limit)
+    asyncio.run(main(head_bytes(args.bytes), limit, args.relayed))

@@ -6,7 +6,10 @@ environment, a new session, the log file, the $TAPRI_OUTPUT check, the hunt for 
 processes; the bare loop only spawns and waits. Goal: the Dispatcher at >= 60 % of the
 bare rate.
 
-    /work/venv/bin/python bench/command_rate.py [--tasks 1000] [--concurrency 8]
+    /work/venv/bin/python bench/command_rate.py [--tasks 1000] [--concurrency 8] [--relayed]
+
+``--relayed``: every attempt's pipes are read by a relay process (as beyond the open-file
+budget, see executors/outlets.py) instead of by the daemon.
 """
 
 from __future__ import annotations
@@ -71,10 +74,10 @@ async def dispatched(dispatcher: Dispatcher, logs: str, total: int, concurrency:
     return await in_parallel(total, concurrency, one)
 
 
-async def main(total: int, concurrency: int) -> None:
+async def main(total: int, concurrency: int, relayed: bool) -> None:
     bare_s = disp_s = 0.0
     with tempfile.TemporaryDirectory() as logs:
-        async with Dispatcher() as dispatcher:
+        async with Dispatcher(direct_pipes=0 if relayed else None) as dispatcher:
             await dispatched(dispatcher, logs, 20, concurrency)  # warm up
             await bare(20, concurrency)
             for _ in range(2):
@@ -85,7 +88,8 @@ async def main(total: int, concurrency: int) -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {python}")
     print(f"tasks: {total} x 2 rounds, {concurrency} at a time")
     print(f"bare anyio.run_process: {bare_rate:8.0f} processes/s")
-    print(f"Dispatcher (command):   {disp_rate:8.0f} tasks/s")
+    how = "relayed" if relayed else "command"
+    print(f"Dispatcher ({how}):   {disp_rate:8.0f} tasks/s")
     print(f"ratio: {disp_rate / bare_rate:.0%} (goal >= 60%)")
 
 
@@ -93,5 +97,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--relayed", action="store_true", help="pipes read by a relay")
     args = parser.parse_args()
-    asyncio.run(main(args.tasks, args.concurrency))
+    asyncio.run(main(args.tasks, args.concurrency, args.relayed))

@@ -54,9 +54,11 @@ def shell(tmp_path: Path, script: str, **fields: Any) -> AttemptRequest:
     )  # fmt: skip
 
 
-@pytest.fixture
-async def dispatcher() -> Any:
-    async with Dispatcher() as d:
+@pytest.fixture(params=[None, 0], ids=["direct", "relayed"])
+async def dispatcher(request: pytest.FixtureRequest) -> Any:
+    """Every test twice: the daemon reading the pipes itself, and a relay process reading
+    them (as beyond the open-file budget)."""
+    async with Dispatcher(direct_pipes=request.param) as d:
         yield d
 
 
@@ -364,7 +366,58 @@ def test_a_thousand_sleeping_tasks_under_ulimit_1024(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "Too many open files" not in done.stdout + done.stderr
     assert done.returncode == 0, done.stderr
-    total, bad, peak, _ = done.stdout.split(maxsplit=3)
-    assert (int(total), int(bad)) == (1000, 0), done.stdout
-    assert int(peak) >= 400, done.stdout
+    total, bad, peak, _ = done.stdout.splitlines()[-1].split(maxsplit=3)
+    assert (int(total), int(bad), int(peak)) == (1000, 0, 1000), done.stdout
+    assert done.stdout.count("relay.started") == 2, done.stdout  # 448 direct, 552 relayed
     assert os.listdir(tmp_path) == ["thousand.py"]  # silent tasks leave no log file
+
+
+async def test_relayed_attempts_leave_no_descriptor_in_the_daemon(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    async with Dispatcher(direct_pipes=0) as dispatcher:
+        recorders = [Recorder() for _ in range(20)]
+        async with anyio.create_task_group() as group:
+            for i, recorder in enumerate(recorders):
+                request = dataclasses.replace(shell(tmp_path, "echo hi; sleep 1"), task_id=f"t{i}")
+                group.start_soon(run, dispatcher, request, recorder)
+            for recorder in recorders:
+                await recorder.started.wait()
+            held = len(os.listdir("/proc/self/fd")) - before
+            (link,) = dispatcher.hub.outlets.links
+            assert link.used == 20
+    assert held <= 2, held  # the relay's socket, not 40 pipe ends
+    assert dispatcher.hub.outlets.links == [] and not alive(link.pid)
+
+
+async def test_a_relay_that_dies_ends_its_attempts_and_a_new_one_takes_over(
+    tmp_path: Path,
+) -> None:
+    async with Dispatcher(direct_pipes=0) as dispatcher:
+        recorder = Recorder()
+        script = "echo before; while [ ! -e go ]; do sleep 0.01; done; echo after; echo gone >&2"
+        with capture_logs() as events:
+            async with anyio.create_task_group() as group:
+                results: list[AttemptResult] = []
+
+                async def attempt() -> None:
+                    request = shell(tmp_path, script, cwd=str(tmp_path))
+                    results.append(await run(dispatcher, request, recorder))
+
+                group.start_soon(attempt)
+                await recorder.started.wait()
+                (link,) = dispatcher.hub.outlets.links
+                while b"before" not in (log_of(tmp_path) if (tmp_path / "logs").exists() else b""):
+                    await anyio.sleep(0.01)
+                os.kill(link.pid, 9)
+                while link.alive:
+                    await anyio.sleep(0.01)
+                (tmp_path / "go").touch()
+        (result,) = results
+        assert result.outcome is Outcome.FAILED and result.exit_code == -13  # SIGPIPE
+        assert log_of(tmp_path).startswith(b"before\n")
+        (lost,) = [e for e in events if e["event"] == logs.RELAY_LOST]
+        assert lost["pid"] == link.pid and lost["streams"] == 2
+        again = await run(dispatcher, shell(tmp_path, "echo again"))
+        assert (again.outcome, again.output) == (Outcome.SUCCESS, "again")
+        (fresh,) = dispatcher.hub.outlets.links
+        assert fresh is not link and fresh.alive

@@ -1,6 +1,7 @@
 """How one attempt runs: the Dispatcher routes an AttemptRequest to the executor of its kind.
 
     command, shell   command.py (+ process.py, group.py, capture.py)   a process group
+                     output: streams.py, or relay.py + relayd.py beyond the fd budget
     python           python.py (+ worker.py)       async on the loop, sync in a worker process
     sql              sql.py                        SQLite through aiosqlite
     http             http.py                       one shared httpx.AsyncClient
@@ -56,6 +57,10 @@ class Dispatcher:
     passes its PreciseClock; default: ``SystemClock``); a released process gets SCHED_FIFO
     ``release_priority`` for the moment of its release where the kernel allows it (None:
     never). See release.py.
+
+    ``direct_pipes``: how many process attempts the daemon reads the output pipes of itself
+    (default: what the open-file limit allows); beyond that, relay processes read them (see
+    outlets.py).
     """
 
     def __init__(
@@ -65,8 +70,9 @@ class Dispatcher:
         python_path: Sequence[str] = (),
         clock: Clock | None = None,
         release_priority: int | None = RELEASE_PRIORITY,
+        direct_pipes: int | None = None,
     ) -> None:
-        self.hub = Hub()
+        self.hub = Hub(direct_pipes=direct_pipes)
         self._scratch = tempfile.mkdtemp(prefix="tapri-attempts-")
         self.arming = Arming(clock=clock or SystemClock(), priority=release_priority)
         self._http = HttpExecutor(self.arming.clock, http_transport)
@@ -100,7 +106,7 @@ class Dispatcher:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        self.hub.sweep()
+        self.hub.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     async def __aenter__(self) -> Dispatcher:

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 import anyio
 
 from tapri_daemon.executors import procfs, system
+from tapri_daemon.executors.outlets import Outlets, per_relay
 from tapri_daemon.executors.procfs import ProcStat
 
 TOKEN_NAME = "TAPRI_ATTEMPT_TOKEN"
@@ -125,10 +126,13 @@ class Tracked:
 class Hub:
     """Spawns attempt processes and keeps track of everything they start."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, direct_pipes: int | None = None) -> None:
+        """``direct_pipes``: attempts whose pipes the daemon reads itself (default: what the
+        open-file limit allows, ``system.process_slots``); the rest go to relays."""
         self.subreaper = system.enable_subreaper() and procfs.children_supported()
         self.open_files = system.raise_open_files()
-        self.slots = anyio.Semaphore(system.process_slots(self.open_files))
+        direct = system.process_slots(self.open_files) if direct_pipes is None else direct_pipes
+        self.outlets = Outlets(direct=direct, per_relay=per_relay(self.open_files))
         self._tracked: dict[int, Tracked] = {}
         self._owners: dict[Key, bytes | None] = {}
         self._victims: set[Key] = set()
@@ -327,3 +331,8 @@ class Hub:
     def sweep(self) -> None:
         """Reap zombie orphans nobody waits for (called between attempts and at close)."""
         self._orphans()
+
+    def close(self) -> None:
+        """At the Dispatcher's close: stop the relays, reap what is left."""
+        self.outlets.close()
+        self.sweep()

@@ -2,10 +2,11 @@
 
 The process leads its own process group, gets stdin from /dev/null and a clean
 environment (``attempt_env``). Its stdout and stderr are two pipes (so the last stdout line
-can be told apart) read on event-loop callbacks in 64 KiB chunks into one log file. The
-attempt ends when the main process exits, not at pipe EOF: after the exit, whatever it left
-running is stopped (``Hub.leftovers``), the pipes are drained without waiting (at most
-``_DRAIN_LIMIT`` bytes) and closed, so a grandchild holding stdout cannot hang it.
+can be told apart), read into one log file by the daemon or, beyond its descriptor budget,
+by a relay process (``outlets.py``). The attempt ends when the main process exits, not at
+pipe EOF: after the exit, whatever it left running is stopped (``Hub.leftovers``), the pipes
+are drained without waiting and closed (``streams.py``), so a grandchild holding stdout
+cannot hang it.
 
 Timeout (``request.timeout``) and cancellation of the caller both stop the whole tree (see
 ``group.py``) inside a shielded cancel scope; cancellation is then re-raised.
@@ -17,8 +18,6 @@ in, boosted, reported to the observer, held until its go-ahead, then waited for 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import os
 import subprocess
@@ -29,17 +28,15 @@ from dataclasses import dataclass
 import anyio
 
 from tapri_daemon import logs
-from tapri_daemon.executors.capture import LastLine, LogCapture, Masker
+from tapri_daemon.executors.capture import LastLine, LogCapture
 from tapri_daemon.executors.group import TOKEN_NAME, Hub, Tracked
 from tapri_daemon.executors.release import Armed
+from tapri_daemon.executors.streams import Sink, Streams
 from tapri_daemon.interfaces import AttemptObserver, AttemptRequest, ProcessInfo
 
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL")
 """Taken from the daemon's environment when set there; nothing else leaks through."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-CHUNK = 1 << 16
-_BURST = 16
-_DRAIN_LIMIT = 1 << 20
 _SPAWN_PATIENCE = 60.0
 _REAP_PATIENCE = 10.0
 _OUT_OF_FILES = (errno.EMFILE, errno.ENFILE)
@@ -81,76 +78,6 @@ class ProcessEnd:
 
 class SpawnFailed(Exception):
     """The process could not start (not a task outcome yet: the caller builds one)."""
-
-
-class Streams:
-    """Reads stdout and stderr into the log (and stdout into ``last``) on loop callbacks."""
-
-    def __init__(
-        self,
-        capture: LogCapture,
-        fds: tuple[int, int],
-        secrets: Sequence[str],
-        last: LastLine | None,
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._capture = capture
-        self._out, self._err = fds
-        self._open = set(fds)
-        self._maskers = {fd: Masker(secrets) for fd in fds}
-        self._last = last
-        for fd in fds:
-            os.set_blocking(fd, False)
-            self._loop.add_reader(fd, self._readable, fd)
-
-    def _readable(self, fd: int) -> None:
-        try:
-            for _ in range(_BURST):
-                data = os.read(fd, CHUNK)
-                if not data:
-                    self._stop(fd)
-                    break
-                self._feed(fd, data)
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._stop(fd)
-        self._capture.flush()
-
-    def _feed(self, fd: int, data: bytes) -> None:
-        masked = self._maskers[fd].feed(data)
-        self._capture.write(masked)
-        if fd == self._out and self._last is not None:
-            self._last.feed(masked)
-
-    def _stop(self, fd: int) -> None:
-        if fd in self._open:
-            self._open.discard(fd)
-            self._loop.remove_reader(fd)
-
-    def drain(self) -> None:
-        """Take what is already in the pipes, without waiting for EOF."""
-        budget = _DRAIN_LIMIT
-        for fd in sorted(self._open):
-            with contextlib.suppress(OSError):
-                while budget > 0:
-                    data = os.read(fd, CHUNK)
-                    if not data:
-                        break
-                    budget -= len(data)
-                    self._feed(fd, data)
-
-    def close(self) -> None:
-        for fd in (self._out, self._err):
-            self._stop(fd)
-            os.close(fd)
-            rest = self._maskers[fd].flush()
-            self._capture.write(rest)
-            if fd == self._out and self._last is not None:
-                self._last.feed(rest)
-        if self._last is not None:
-            self._last.finish()
-        self._capture.close()
 
 
 async def _spawn(
@@ -231,7 +158,8 @@ async def supervise(
     the timeout counts from the release.
     """
     token = env[TOKEN_NAME]
-    async with hub.slots:
+    sink = Sink(capture, request.secrets, last)
+    async with hub.outlets.outlet() as outlet:
         tracked, out_fd, err_fd = await _spawn(hub, argv, env, request.cwd, token, armed)
         if armed is not None:
             armed.gate.spawned()
@@ -242,8 +170,9 @@ async def supervise(
             start_time=tracked.start_time,
             spawned_ns=tracked.spawned_ns,
         )
-        streams = Streams(capture, (out_fd, err_fd), request.secrets, last)
+        streams: Streams | None = None
         try:
+            streams = await outlet.attach(sink, (out_fd, err_fd))
             await observer.spawned(info)
             if armed is not None:
                 await armed.hold(tracked.pid, tracked.watch)
@@ -256,7 +185,14 @@ async def supervise(
                 await _stop(hub, tracked, request, reason)
             raise
         finally:
-            streams.drain()
-            streams.close()
+            with anyio.CancelScope(shield=True):
+                await _finish(streams, sink)
             hub.forget(tracked)
     return ProcessEnd(code=tracked.watch.code, timed_out=timed_out, killed=killed, info=info)
+
+
+async def _finish(streams: Streams | None, sink: Sink) -> None:
+    if streams is None:
+        sink.close()
+    else:
+        await streams.finish()

@@ -6,10 +6,10 @@
   no privilege; on a kernel or libc without it the executors fall back to scanning /proc.
 - ``raise_open_files()``: the soft RLIMIT_NOFILE goes up to the hard limit (systemd gives
   services soft 1024 / hard 524288 by default). Children inherit the raised soft limit.
-- ``process_slots()``: how many process attempts may hold their pipes at once: each takes
-  ``FDS_PER_PROCESS`` descriptors while it runs; a reserve stays for the store, sockets,
-  notifiers and the short-lived descriptors of a spawn. Attempts beyond it wait for a slot
-  instead of failing with "too many open files".
+- ``process_slots()``: how many process attempts the daemon reads the pipes of itself: each
+  takes ``FDS_PER_PROCESS`` descriptors while it runs; a reserve stays for the store,
+  sockets, notifiers, relays and the short-lived descriptors of a spawn. Beyond it, relay
+  processes read the pipes (``outlets.py``), so nothing fails with "too many open files".
 """
 
 from __future__ import annotations
