@@ -203,3 +203,28 @@ def test_sigint_cancels_the_run(project: Path) -> None:
     doc = json.loads(out)
     assert doc["state"] == "cancelled"
     assert doc["tasks"]["nap"]["state"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_a_thousand_tasks_run_at_once_under_ulimit_n_1024(tmp_path: Path) -> None:
+    """Through the whole stack (engine, store, executors): 1,000 `sleep` tasks of one run all
+    start before the first one ends, with the shell's `ulimit -n 1024` (soft and hard)."""
+    tasks = "".join(f'[workflow.wide.task.t{i}]\ncommand = ["sleep", "4"]\n' for i in range(1000))
+    (tmp_path / "workflows.toml").write_text("[workflow.wide]\n" + tasks)
+    (tmp_path / "tapri.toml").write_text("[daemon]\nmax_parallel_tasks = 1000\n")
+    argv = [sys.executable, "-m", "tapri_daemon", "--config", "tapri.toml", "--workflows",
+            "workflows.toml", "--state-dir", "state"]  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TAPRI_", "CONFIGURATION"))}
+    done = subprocess.run(
+        ["sh", "-c", 'ulimit -n 1024 && exec "$@"', "sh", *argv, "run", "wide", "--json"],
+        cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Too many open files" not in done.stdout + done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = document(done)["run_id"]
+    shown = subprocess.run([*argv, "show", run_id, "--json"], cwd=tmp_path, env=clean,
+                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    attempts = [task["attempt_list"][0] for task in document(shown)["tasks"].values()]
+    assert len(attempts) == 1000 and {a["outcome"] for a in attempts} == {"success"}
+    assert max(a["started_at"] for a in attempts) < min(a["ended_at"] for a in attempts)
+    assert done.stderr.count('"relay.started"') == 2

@@ -95,6 +95,7 @@ class Outlets:
             await self._freed.wait()
 
     def _relay_with_room(self) -> RelayLink | None:
+        self._prune()
         for link in self.links:
             if link.alive and link.used < link.capacity:
                 return link
@@ -113,12 +114,16 @@ class Outlets:
             self.direct_used -= 1
         else:
             link.used -= 1
-            if not link.alive and link.used == 0:
-                self.links.remove(link)
-                link.close()
+            self._prune()
         if self._freed is not None:
             self._freed.set()
             self._freed = None
+
+    def _prune(self) -> None:
+        """Reap the relays that died and hold no attempt any more."""
+        for link in [link for link in self.links if not link.alive and link.used == 0]:
+            self.links.remove(link)
+            link.close()
 
     def close(self) -> None:
         """Stop every relay (called once no attempt runs)."""

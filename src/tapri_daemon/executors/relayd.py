@@ -34,6 +34,7 @@ import sys
 CHUNK = 1 << 16
 DRAIN_LIMIT = 1 << 20
 MAX_FDS = 64
+SEND_BUFFER = 1 << 20
 _ID = struct.Struct("<I")
 
 
@@ -130,6 +131,8 @@ def main(argv: list[str]) -> int:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[1]))
     sock.setblocking(True)
+    with contextlib.suppress(OSError):  # room for a few packets (capped by wmem_max)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     with contextlib.suppress(ConnectionError):  # the daemon has gone
         Relay(sock).serve()
     return 0
