@@ -417,7 +417,20 @@ async def test_a_relay_that_dies_ends_its_attempts_and_a_new_one_takes_over(
         assert log_of(tmp_path).startswith(b"before\n")
         (lost,) = [e for e in events if e["event"] == logs.RELAY_LOST]
         assert lost["pid"] == link.pid and lost["streams"] == 2
+        assert lost["error"] == "the relay exited (killed by signal 9)"
         again = await run(dispatcher, shell(tmp_path, "echo again"))
         assert (again.outcome, again.output) == (Outcome.SUCCESS, "again")
         (fresh,) = dispatcher.hub.outlets.links
         assert fresh is not link and fresh.alive
+
+
+async def test_a_relay_error_is_reported_by_the_daemon_not_printed(tmp_path: Path) -> None:
+    async with Dispatcher(direct_pipes=0) as dispatcher:
+        await run(dispatcher, shell(tmp_path, "true"))
+        (link,) = dispatcher.hub.outlets.links
+        with capture_logs() as events:
+            await link._send(b"C\x01")  # not a whole stream id: the relay fails on it
+            while link.alive:
+                await anyio.sleep(0.01)
+    (lost,) = [e for e in events if e["event"] == logs.RELAY_LOST]
+    assert lost["error"].startswith("error: ") and lost["streams"] == 0, lost

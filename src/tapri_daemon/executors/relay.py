@@ -38,6 +38,7 @@ meanwhile, so this is far more than it needs)."""
 _PACKET = 5 + relayd.CHUNK
 _BURST = 32
 _EXIT_PATIENCE = 2.0
+_STATUS_PATIENCE = 0.05
 _ID = struct.Struct("<I")
 
 log = logs.get_logger("tapri.executors")
@@ -67,6 +68,7 @@ class RelayLink:
         self._sinks: dict[int, tuple[Sink, int]] = {}
         self._closed: dict[int, asyncio.Event] = {}
         self._next = 0
+        self._error: str | None = None
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._sock.fileno(), self._readable)
         log.info(logs.RELAY_STARTED, pid=self._popen.pid, capacity=capacity)
@@ -140,11 +142,14 @@ class RelayLink:
             touched.add(target[0])
         elif kind == b"X" and number in self._closed:
             self._closed[number].set()
+        elif kind == b"F":
+            self._error = packet[5:].decode("utf-8", "replace")
 
     def _lost(self) -> None:
         if not self.alive:
             return
-        log.error(logs.RELAY_LOST, pid=self._popen.pid, streams=len(self._sinks))
+        error = self._error or f"the relay exited ({_status(self._popen)})"
+        log.error(logs.RELAY_LOST, pid=self._popen.pid, streams=len(self._sinks), error=error)
         self._shut()
         for event in self._closed.values():
             event.set()
@@ -179,11 +184,22 @@ class Relayed:
         self._sink.close()
 
 
+def _status(popen: subprocess.Popen[bytes]) -> str:
+    """How the relay ended, if it has (it is reaped later, by ``close``)."""
+    try:
+        code = popen.wait(_STATUS_PATIENCE)
+    except subprocess.TimeoutExpired:
+        return "still running"
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
 def _start(fd: int) -> subprocess.Popen[bytes]:
     """The relay process, in the daemon's process group (it ignores SIGINT and SIGTERM)."""
     return subprocess.Popen(
         [sys.executable, "-I", "-S", RELAYD, str(fd)],
         stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         pass_fds=(fd,),
         close_fds=True,
         env={},

@@ -14,11 +14,13 @@ little-endian u32 stream ids:
       D ID BYTES       bytes read from a stream (at most CHUNK per packet)
       E ID             the stream reached end-of-file; the relay closed it
       X ID             closed on request (C), after its last D
+      F 0 TEXT         the relay fails (an unexpected error, as text) and exits
 
 The relay blocks while the socket is full, so it stops reading the pipes and a task that
 floods its output waits on its own pipe, exactly as with the daemon reading directly.
 SIGINT and SIGTERM are ignored (a terminal's Ctrl-C or a unit's stop is for the daemon);
-the relay exits when the daemon's end of the socket closes.
+the relay exits when the daemon's end of the socket closes. Its stdout and stderr are
+/dev/null (the daemon's own output is JSON lines only): an error reaches the daemon as F.
 """
 
 from __future__ import annotations
@@ -133,8 +135,15 @@ def main(argv: list[str]) -> int:
     sock.setblocking(True)
     with contextlib.suppress(OSError):  # room for a few packets (capped by wmem_max)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-    with contextlib.suppress(ConnectionError):  # the daemon has gone
+    try:
         Relay(sock).serve()
+    except ConnectionError:  # the daemon has gone
+        return 0
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        with contextlib.suppress(OSError):
+            sock.sendmsg([b"F", _ID.pack(0), text[:4096]])
+        return 1
     return 0
 
 
