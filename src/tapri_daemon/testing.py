@@ -36,6 +36,7 @@ from tapri_daemon.interfaces import (
     Event,
     EventKind,
     Outcome,
+    ProcessInfo,
     RunRecord,
     TaskRecord,
     Trigger,
@@ -224,9 +225,17 @@ class FakeExecutor:
     moment; an instant already past calls it at once.
     """
 
-    def __init__(self, handler: Handler | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        clock: Clock | None = None,
+        report_spawn: bool = False,
+    ) -> None:
         self.handler: Handler = handler or (lambda _request: None)
         self.clock = clock
+        self.report_spawn = report_spawn
+        """Report a (made-up) process to the observer first, as process executors do."""
         self.requests: list[AttemptRequest] = []
         self.running = 0
         self.peak = 0
@@ -236,6 +245,10 @@ class FakeExecutor:
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
+            if self.report_spawn:
+                pid = 10_000 + len(self.requests)
+                info = ProcessInfo(pid=pid, pgid=pid, start_time=None, spawned_ns=self._ns())
+                await observer.spawned(info)
             if request.fire_at_ns is not None:
                 await self._release(request.fire_at_ns)
             started = self._ns()
@@ -356,11 +369,12 @@ class EngineHarness:
         start: datetime = datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
         max_parallel_tasks: int = 32,
         seed: int = 7,
+        store: MemoryStore | None = None,
     ) -> None:
         from tapri_daemon.engine import Engine, EngineConfig
 
         self.clock = FakeClock(start)
-        self.store = MemoryStore()
+        self.store = store or MemoryStore()
         self.executor = FakeExecutor(handler, clock=self.clock)
         self.notifier = RecordingNotifier()
         config = EngineConfig(log_dir=log_dir, max_parallel_tasks=max_parallel_tasks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from structlog.testing import capture_logs
 
 from tapri_daemon import logs
 from tapri_daemon.interfaces import AttemptRequest, EventKind, Outcome, RunState
-from tapri_daemon.testing import EngineHarness, definitions_of
+from tapri_daemon.testing import EngineHarness, MemoryStore, definitions_of
 
 PY = "m:f"
 
@@ -213,3 +214,53 @@ async def test_data_interval_and_calendar_come_from_the_workflow(tmp_path: Path)
         "2026-01-08",
     )
     assert h.executor.requests[0].run.data_interval_start == datetime(2026, 1, 7, 9, 30, tzinfo=UTC)
+
+
+class SlowCommits(MemoryStore):
+    """A store whose commits wait for ``release()``, as a busy disk would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[asyncio.Future[int]] = []
+        self.holding = False
+
+    def submit(self, **records: Any) -> asyncio.Future[int]:
+        done = super().submit(**records)
+        if not self.holding:
+            return done
+        late: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(lambda _: self.held.append(late))
+        return late
+
+    def release(self) -> None:
+        self.holding = False
+        for future in self.held:
+            if not future.done():  # a waiter's cancel must not have cancelled it
+                future.set_result(1)
+
+
+async def test_a_cancel_before_the_start_is_committed_still_records_the_end(
+    tmp_path: Path,
+) -> None:
+    """The run is cancelled while its attempts wait for their first commit (the observer
+    awaits it before recording the pid): each attempt still ends `cancelled`, logged."""
+    store = SlowCommits()
+    h = EngineHarness(definitions_of({"a": {"python": PY}, "b": {"python": PY}}),
+                      log_dir=tmp_path, store=store)  # fmt: skip
+    h.executor.report_spawn = True
+    record = await h.create()
+    store.holding = True
+    with capture_logs() as events:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(h.engine.execute, record.run_id)
+            await h.clock.run_until_idle()
+            assert len(store.held) == 2 and h.executor.requests  # both starts wait
+            h.engine.cancel(record.run_id, "stopped by test")
+            await h.clock.run_until_idle()
+            store.release()
+    for task_id in ("a", "b"):
+        (attempt,) = await h.attempts(record.run_id, task_id)
+        assert attempt.outcome is Outcome.CANCELLED and attempt.error == "stopped by test"
+    finished = [e for e in events if e["event"] == logs.TASK_FINISHED]
+    assert sorted(e["task_id"] for e in finished) == ["a", "b"]
+    assert {e["outcome"] for e in finished} == {"cancelled"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,16 +35,30 @@ from tapri_daemon.model import TaskSettings
 Queued = tuple["asyncio.Future[Any]", ...]
 
 
+def _wake(waiter: asyncio.Future[None], _: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 
 
 async def committed(queued: Queued) -> None:
-    """Wait until every queued write is committed (they go on if the waiter is cancelled)."""
+    """Wait until every queued write is committed.
+
+    A waiter's cancellation leaves the writes and their futures alone (as
+    ``asyncio.shield``, lighter): awaiting a future directly would cancel it, and a later
+    waiter (the attempt's shielded clean-up) would then get CancelledError, not the commit.
+    """
     for index, future in enumerate(queued):
         try:
-            await future
+            if not future.done():
+                waiter = future.get_loop().create_future()
+                future.add_done_callback(functools.partial(_wake, waiter))
+                await waiter
+            future.result()
         except BaseException:
             for rest in queued[index + 1 :]:
                 rest.add_done_callback(_retrieve)
