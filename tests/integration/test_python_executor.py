@@ -92,8 +92,10 @@ def request_for(tmp_path: Path, target: str, **fields: Any) -> AttemptRequest:
     )  # fmt: skip
 
 
-async def run(request: AttemptRequest, recorder: Recorder | None = None) -> AttemptResult:
-    async with Dispatcher() as dispatcher:
+async def run(
+    request: AttemptRequest, recorder: Recorder | None = None, direct_pipes: int | None = None
+) -> AttemptResult:
+    async with Dispatcher(direct_pipes=direct_pipes) as dispatcher:
         return await dispatcher.execute(request, recorder or Recorder())
 
 
@@ -105,11 +107,12 @@ def alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2] not in "ZX"
 
 
+@pytest.mark.parametrize("direct_pipes", [None, 0], ids=["direct", "relayed"])
 async def test_a_sync_function_runs_in_a_worker_with_injected_arguments(
-    tmp_path: Path, target: Any
+    tmp_path: Path, target: Any, direct_pipes: int | None
 ) -> None:
     recorder = Recorder()
-    result = await run(request_for(tmp_path, target("add")), recorder)
+    result = await run(request_for(tmp_path, target("add")), recorder, direct_pipes)
     assert result.outcome is Outcome.SUCCESS, result.error
     (info,) = recorder.infos
     assert result.output == {"total": 42, "logical_date": START.isoformat(), "pid": info.pid}
