@@ -50,6 +50,9 @@ class Counter:
             self.peak = self.live
             self.fds_at_peak = len(os.listdir("/proc/self/fd"))
 
+    def stopped(self, killed: int) -> None:
+        self.killed = killed
+
 
 async def main(tasks: int, seconds: float) -> None:
     counter = Counter()

@@ -311,9 +311,14 @@ class Clock(Protocol):
 
 
 class AttemptObserver(Protocol):
-    """How an executor reports a spawned process before the attempt ends."""
+    """How an executor reports an attempt's processes, which its result cannot carry when
+    the attempt is cancelled."""
 
-    async def spawned(self, info: ProcessInfo) -> None: ...
+    async def spawned(self, info: ProcessInfo) -> None:
+        """A process of the attempt exists (before the attempt ends)."""
+
+    def stopped(self, killed: int) -> None:
+        """The attempt was cancelled and its processes stopped; ``killed`` were alive."""
 
 
 class Executor(Protocol):

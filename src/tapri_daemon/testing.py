@@ -235,7 +235,8 @@ class FakeExecutor:
         self.handler: Handler = handler or (lambda _request: None)
         self.clock = clock
         self.report_spawn = report_spawn
-        """Report a (made-up) process to the observer first, as process executors do."""
+        """Report a (made-up) process to the observer first, as process executors do, and,
+        if the attempt is cancelled, that it was stopped (``observer.stopped(1)``)."""
         self.requests: list[AttemptRequest] = []
         self.running = 0
         self.peak = 0
@@ -253,6 +254,10 @@ class FakeExecutor:
                 await self._release(request.fire_at_ns)
             started = self._ns()
             return self._finish(await self._outcome(request), started, request)
+        except anyio.get_cancelled_exc_class():
+            if self.report_spawn:
+                observer.stopped(1)
+            raise
         finally:
             self.running -= 1
 
@@ -416,4 +421,7 @@ class NullObserver:
     """An AttemptObserver that ignores spawned processes (for calling executors directly)."""
 
     async def spawned(self, info: Any) -> None:
+        return None
+
+    def stopped(self, killed: int) -> None:
         return None

@@ -67,6 +67,9 @@ class Recorder:
         self.infos.append(info)
         self.spawned_event.set()
 
+    def stopped(self, killed: int) -> None:
+        self.killed = killed
+
 
 def soon(seconds: float = LEAD_S) -> int:
     return time.time_ns() + int(seconds * 1e9)

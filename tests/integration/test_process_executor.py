@@ -41,10 +41,14 @@ class Recorder:
     def __init__(self) -> None:
         self.infos: list[ProcessInfo] = []
         self.started = anyio.Event()
+        self.killed: int | None = None
 
     async def spawned(self, info: ProcessInfo) -> None:
         self.infos.append(info)
         self.started.set()
+
+    def stopped(self, killed: int) -> None:
+        self.killed = killed
 
 
 def shell(tmp_path: Path, script: str, **fields: Any) -> AttemptRequest:
@@ -245,6 +249,7 @@ async def test_cancelling_the_caller_stops_the_group_and_propagates(
     assert not [pid for pid in pids_in(tmp_path / "pids") if alive(pid)]
     (killed,) = [e for e in events if e["event"] == logs.TASK_KILLED]
     assert killed["reason"] == "cancelled" and killed["killed"] == 3
+    assert recorder.killed == 3  # what the engine records in the attempt's row
 
 
 async def test_a_leftover_holding_stdout_neither_hangs_nor_survives(
@@ -335,6 +340,9 @@ THOUSAND = textwrap.dedent(
             global live, peak
             live += 1
             peak = max(peak, live)
+
+        def stopped(self, killed):
+            pass
 
     async def one(dispatcher, i):
         global live

@@ -76,6 +76,9 @@ class Recorder:
     async def spawned(self, info: ProcessInfo) -> None:
         self.infos.append(info)
 
+    def stopped(self, killed: int) -> None:
+        self.killed = killed
+
 
 @pytest.fixture
 def target(tmp_path: Path) -> Any:

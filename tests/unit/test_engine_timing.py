@@ -261,6 +261,7 @@ async def test_a_cancel_before_the_start_is_committed_still_records_the_end(
     for task_id in ("a", "b"):
         (attempt,) = await h.attempts(record.run_id, task_id)
         assert attempt.outcome is Outcome.CANCELLED and attempt.error == "stopped by test"
+        assert attempt.killed == 1  # the executor's observer.stopped() reaches the row
     finished = [e for e in events if e["event"] == logs.TASK_FINISHED]
     assert sorted(e["task_id"] for e in finished) == ["a", "b"]
     assert {e["outcome"] for e in finished} == {"cancelled"}

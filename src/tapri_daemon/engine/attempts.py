@@ -54,6 +54,9 @@ class _Observer:
         )
         await self.live.save_attempt(self.current.record)
 
+    def stopped(self, killed: int) -> None:
+        self.current.record = replace(self.current.record, killed=killed)
+
 
 def _reason(result: AttemptResult) -> str:
     if result.error:

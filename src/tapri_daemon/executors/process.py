@@ -182,7 +182,7 @@ async def supervise(
             reason = "cancelled" if cancelled else f"error: {type(exc).__name__}"
             with anyio.CancelScope(shield=True):
                 capture.note(f"{reason}; stopping the process group")
-                await _stop(hub, tracked, request, reason)
+                observer.stopped(await _stop(hub, tracked, request, reason))
             raise
         finally:
             with anyio.CancelScope(shield=True):
