@@ -40,6 +40,7 @@ _BURST = 32
 _EXIT_PATIENCE = 2.0
 _STATUS_PATIENCE = 0.05
 _ID = struct.Struct("<I")
+_IDS = 1 << 32
 
 log = logs.get_logger("tapri.executors")
 
@@ -81,7 +82,7 @@ class RelayLink:
         """Hand both read ends over and close them here. If this raises (OSError: the relay
         has gone; or a cancellation) the descriptors are still open and the caller's."""
         numbers = (self._next, self._next + 1)
-        self._next += 2
+        self._next = (self._next + 2) % _IDS  # unique among the streams alive, not forever
         for stream, number in enumerate(numbers):
             self._sinks[number] = (sink, stream)
         try:
