@@ -89,9 +89,10 @@ def python(tmp_path: Path, target: str, **fields: Any) -> AttemptRequest:
     )  # fmt: skip
 
 
-@pytest.fixture
-async def dispatcher() -> Any:
-    async with Dispatcher(clock=PreciseClock(realtime=False)) as d:
+@pytest.fixture(params=[None, 0], ids=["direct", "relayed"])
+async def dispatcher(request: pytest.FixtureRequest) -> Any:
+    """Each test with the daemon reading the pipes, and with a relay reading them."""
+    async with Dispatcher(clock=PreciseClock(realtime=False), direct_pipes=request.param) as d:
         yield d
 
 
