@@ -230,7 +230,9 @@ async def test_a_term_ignoring_task_is_killed_after_the_grace(
 async def test_cancelling_the_caller_stops_the_group_and_propagates(
     dispatcher: Dispatcher, tmp_path: Path
 ) -> None:
-    script = "setsid sleep 300 & echo $! >> pids; echo $$ >> pids; sleep 300"
+    script = (
+        "setsid sleep 300 & echo $! >> pids; sleep 300 & echo $! >> pids; echo $$ >> pids; wait"
+    )
     recorder = Recorder()
     finished: list[AttemptResult] = []
 
@@ -242,8 +244,8 @@ async def test_cancelling_the_caller_stops_the_group_and_propagates(
         async with anyio.create_task_group() as group:
             group.start_soon(attempt)
             await recorder.started.wait()
-            while not (tmp_path / "pids").exists() or len(pids_in(tmp_path / "pids")) < 2:
-                await anyio.sleep(0.01)
+            while not (tmp_path / "pids").exists() or len(pids_in(tmp_path / "pids")) < 3:
+                await anyio.sleep(0.01)  # all three exist: the shell, its child, the escapee
             group.cancel_scope.cancel()
     assert finished == []
     assert not [pid for pid in pids_in(tmp_path / "pids") if alive(pid)]
