@@ -277,11 +277,11 @@ async def test_a_daemonised_leftover_is_found_and_stopped(
     assert not alive(pids_in(tmp_path / "pid")[0])
 
 
-def vm_rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def status_kib(field: str = "VmRSS", pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 async def test_big_output_is_capped_with_head_tail_and_flat_memory(
@@ -290,10 +290,11 @@ async def test_big_output_is_capped_with_head_tail_and_flat_memory(
     size = 6 * 33_333_333  # whole "tapri\n" lines, ~200 MB
     limit = 1 << 20
     await run(dispatcher, shell(tmp_path, "yes | head -c 1000000 > /dev/null"))  # warm up
-    before = vm_rss_kib()
+    before = status_kib()
     result = await run(dispatcher, shell(tmp_path, f"yes tapri | head -c {size}; echo final",
                                          log_limit=limit))  # fmt: skip
-    growth_mib = (vm_rss_kib() - before) / 1024
+    growth_mib = (status_kib() - before) / 1024
+    relays = [status_kib("VmHWM", link.pid) for link in dispatcher.hub.outlets.links]
     assert (result.outcome, result.output) == (Outcome.SUCCESS, "final")
     log = log_of(tmp_path)
     assert len(log) <= limit
@@ -304,6 +305,7 @@ async def test_big_output_is_capped_with_head_tail_and_flat_memory(
     marker = b"\n[tapri: %d bytes dropped]\n" % (size + len(b"final\n") - head - tail)
     assert log[head : head + len(marker)] == marker
     assert growth_mib < 40, growth_mib
+    assert all(kib < 40 * 1024 for kib in relays), relays  # a relay's peak stays flat too
 
 
 async def test_hostile_bytes_never_break_anything(dispatcher: Dispatcher, tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -35,18 +34,13 @@ RELAYD = str(Path(relayd.__file__).resolve())
 FINISH_PATIENCE = 10.0
 """How long ``finish()`` waits for the relay's answers (it forwards other attempts' floods
 meanwhile, so this is far more than it needs)."""
-_PACKET = 5 + relayd.CHUNK
+_PACKET = relayd.HEADER + relayd.CHUNK
 _BURST = 32
 _EXIT_PATIENCE = 2.0
 _STATUS_PATIENCE = 0.05
-_ID = struct.Struct("<I")
-_IDS = 1 << 32
+_IDS = 1 << (8 * relayd.ID.size)
 
 log = logs.get_logger("tapri.executors")
-
-
-def _message(kind: bytes, numbers: tuple[int, ...]) -> bytes:
-    return kind + b"".join(_ID.pack(number) for number in numbers)
 
 
 class RelayLink:
@@ -86,7 +80,7 @@ class RelayLink:
         for stream, number in enumerate(numbers):
             self._sinks[number] = (sink, stream)
         try:
-            await self._send(_message(b"A", numbers), fds)
+            await self._send(relayd.message(b"A", numbers), fds)
         except BaseException:
             for number in numbers:
                 self._sinks.pop(number, None)
@@ -101,7 +95,7 @@ class RelayLink:
             return
         waits = [self._closed.setdefault(number, asyncio.Event()) for number in numbers]
         with contextlib.suppress(OSError):
-            await self._send(_message(b"C", numbers))
+            await self._send(relayd.message(b"C", numbers))
         with anyio.move_on_after(FINISH_PATIENCE):
             for event in waits:
                 await event.wait()
@@ -136,15 +130,15 @@ class RelayLink:
             sink.flush()
 
     def _dispatch(self, packet: bytes, touched: set[Sink]) -> None:
-        kind, (number,) = packet[:1], _ID.unpack_from(packet, 1)
+        kind, (number,) = packet[:1], relayd.ID.unpack_from(packet, 1)
         target = self._sinks.get(number)
         if kind == b"D" and target is not None:
-            target[0].feed(target[1], packet[5:])
+            target[0].feed(target[1], packet[relayd.HEADER :])
             touched.add(target[0])
         elif kind == b"X" and number in self._closed:
             self._closed[number].set()
         elif kind == b"F":
-            self._error = packet[5:].decode("utf-8", "replace")
+            self._error = packet[relayd.HEADER :].decode("utf-8", "replace")
 
     def _lost(self) -> None:
         if not self.alive:

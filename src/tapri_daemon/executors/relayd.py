@@ -37,11 +37,17 @@ CHUNK = 1 << 16
 DRAIN_LIMIT = 1 << 20
 MAX_FDS = 64
 SEND_BUFFER = 1 << 20
-_ID = struct.Struct("<I")
+ID = struct.Struct("<I")
+HEADER = 1 + ID.size
+"""A packet's kind byte and stream id; the daemon's side (relay.py) uses these too."""
+
+
+def message(kind: bytes, numbers: tuple[int, ...]) -> bytes:
+    return kind + b"".join(ID.pack(number) for number in numbers)
 
 
 def ids_of(body: bytes) -> list[int]:
-    return [number for (number,) in _ID.iter_unpack(body)]
+    return [number for (number,) in ID.iter_unpack(body)]
 
 
 class Relay:
@@ -63,17 +69,17 @@ class Relay:
                     self.forward(key.data, key.fd)
 
     def command(self) -> bool:
-        """One message from the daemon; False once the daemon has gone."""
+        """One packet from the daemon; False once the daemon has gone."""
         try:
-            message, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, MAX_FDS)
+            packet, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, MAX_FDS)
         except ConnectionError:
             return False
-        if not message:
+        if not packet:
             return False
-        if message[:1] == b"A":
-            self.adopt(ids_of(message[1:]), fds)
-        elif message[:1] == b"C":
-            for number in ids_of(message[1:]):
+        if packet[:1] == b"A":
+            self.adopt(ids_of(packet[1:]), fds)
+        elif packet[:1] == b"C":
+            for number in ids_of(packet[1:]):
                 self.release(number)
         return True
 
@@ -125,7 +131,7 @@ class Relay:
         os.close(fd)
 
     def send(self, kind: bytes, number: int, data: bytes = b"") -> None:
-        self.sock.sendmsg([kind, _ID.pack(number), data])
+        self.sock.sendmsg([message(kind, (number,)), data])
 
 
 def main(argv: list[str]) -> int:
@@ -142,7 +148,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         with contextlib.suppress(OSError):
-            sock.sendmsg([b"F", _ID.pack(0), text[:4096]])
+            sock.sendmsg([message(b"F", (0,)), text[:4096]])
         return 1
     return 0
 

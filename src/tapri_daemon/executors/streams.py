@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tapri_daemon.executors.capture import LastLine, LogCapture, Masker
+from tapri_daemon.executors.relayd import CHUNK, DRAIN_LIMIT
 
-CHUNK = 1 << 16
-DRAIN_LIMIT = 1 << 20
 STDOUT, STDERR = 0, 1
 _BURST = 16
 
